@@ -1,0 +1,1 @@
+"""Device drivers: one module per kind of device, all behind the `Device` protocol in `devices.base`."""

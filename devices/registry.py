@@ -1,0 +1,71 @@
+"""Maps the `kind` in bench.toml to a driver.
+
+Driver modules are imported only when their kind is used, so a machine without paramiko's native
+bits or QEMU can still run the others. Each driver module exposes `DRIVER`, a `DriverSpec`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from devices.base import Device
+from harness.errors import UnknownDeviceKindError
+
+
+class DeviceSettings(BaseModel):
+    """Base of every kind's settings: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    kind: str
+    summary: str
+    settings: type[DeviceSettings]
+    create: Callable[[str, Any], Device]
+    #: None when the kind works on this machine without hardware (used for the default sweep),
+    #: else the reason it does not.
+    unavailable_reason: Callable[[], str | None] = lambda: "needs hardware"
+    #: Settings of the instance the default sweep adds when the kind is available here.
+    default_settings: Callable[[], dict[str, Any]] | None = None
+
+
+#: kind -> module holding DRIVER. Order is the order of the default sweep's devices.
+BUILTIN_DRIVERS: dict[str, str] = {
+    "local": "devices.local",
+    "fake": "devices.fake",
+}
+
+_extra: dict[str, DriverSpec] = {}
+
+
+def register(spec: DriverSpec) -> None:
+    """Register a driver from outside the package (a plug-in or a test)."""
+    _extra[spec.kind] = spec
+
+
+def kinds() -> list[str]:
+    return [*BUILTIN_DRIVERS, *(k for k in _extra if k not in BUILTIN_DRIVERS)]
+
+
+def driver(kind: str) -> DriverSpec:
+    if kind in _extra:
+        return _extra[kind]
+    module = BUILTIN_DRIVERS.get(kind)
+    if module is None:
+        raise UnknownDeviceKindError(
+            f"unknown device kind {kind!r}.",
+            hint=f"Known kinds: {', '.join(kinds())}. See README.md, 'Adding a device'.",
+        )
+    return importlib.import_module(module).DRIVER
+
+
+def create(name: str, kind: str, settings: dict[str, Any]) -> Device:
+    spec = driver(kind)
+    return spec.create(name, spec.settings(**settings))

@@ -1,0 +1,3 @@
+"""bench: hardware-in-the-loop benchmarking of pruned TinyML models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Models: reading .tflite files, variant manifests, the bundled example family, inspect and prune."""
