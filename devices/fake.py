@@ -1,0 +1,73 @@
+"""`kind = "fake"`: a device that runs nothing, registered like the real ones.
+
+It lets tests drive the sweep engine (failures, slow cells, a process killed mid-run) without a
+runtime in the way. Its figures are synthetic and flagged `estimated`; it never joins the default sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+from pydantic import Field
+
+from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
+from devices.registry import DeviceSettings, DriverSpec
+from harness.errors import DeviceError
+
+
+class FakeSettings(DeviceSettings):
+    latency_us: float = Field(default=100.0, gt=0)
+    jitter_us: float = Field(default=0.0, ge=0)
+    #: Wall-clock seconds each run takes, to give tests time to interrupt a sweep.
+    seconds_per_run: float = Field(default=0.0, ge=0)
+    #: Variant names whose deploy fails, to exercise failed cells.
+    fail_models: list[str] = Field(default_factory=list)
+    #: When set, open() fails with this message.
+    open_error: str | None = None
+
+
+class FakeDevice:
+    kind = "fake"
+
+    def __init__(self, name: str, settings: FakeSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._model: ModelBinary | None = None
+
+    def open(self) -> None:
+        if self.settings.open_error:
+            raise DeviceError(self.name, "open", self.settings.open_error)
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(name=self.name, kind=self.kind, runtime="fake", runtime_version="0",
+                          details={"latency_us": self.settings.latency_us})
+
+    def deploy(self, model: ModelBinary) -> Deployment:
+        if model.name in self.settings.fail_models:
+            raise DeviceError(self.name, f"deploy {model.name}", "injected failure (fail_models)")
+        self._model = model
+        return Deployment(load_time_ms=0.0, arena_bytes=len(model.data))
+
+    def run(self, spec: RunSpec) -> RunResult:
+        if self._model is None:
+            raise DeviceError(self.name, "run", "no model deployed")
+        time.sleep(self.settings.seconds_per_run)
+        seed = int.from_bytes(hashlib.sha256(self._model.sha256.encode()).digest()[:4], "little")
+        rng = np.random.default_rng(seed)
+        n = spec.iterations
+        lat = self.settings.latency_us * 1e3 + rng.normal(0, self.settings.jitter_us * 1e3 + 1e-9, n)
+        return RunResult(latency_ns=np.abs(lat), source="estimated", timing_method="fake: synthetic latency")
+
+    def close(self) -> None:
+        self._model = None
+
+
+DRIVER = DriverSpec(
+    kind="fake",
+    summary="a synthetic device for tests (no runtime, figures flagged estimated)",
+    settings=FakeSettings,
+    create=FakeDevice,
+    unavailable_reason=lambda: "test double; configure it explicitly",
+)

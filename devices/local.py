@@ -1,0 +1,173 @@
+"""`kind = "local"`: the host CPU, running the model with LiteRT.
+
+Latency is perf_counter_ns around `Interpreter.invoke()` and nothing else, so the harness adds
+no overhead to the figure (benchmarks/harness_overhead.py checks that).
+"""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from devices import hostinfo
+from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
+from devices.registry import DeviceSettings, DriverSpec
+from harness.errors import DeviceError
+
+Kernels = Literal["default", "builtin", "reference"]
+
+
+class LocalSettings(DeviceSettings):
+    threads: int = Field(default=1, ge=1, le=256)
+    #: default: LiteRT's choice (XNNPACK); builtin: built-in kernels without delegates; reference: reference kernels.
+    kernels: Kernels = "default"
+
+
+def _resolver(kernels: Kernels) -> Any:
+    from ai_edge_litert.interpreter import OpResolverType
+
+    return {
+        "default": OpResolverType.AUTO,
+        "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        "reference": OpResolverType.BUILTIN_REF,
+    }[kernels]
+
+
+def _litert_version() -> str:
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class LocalDevice:
+    kind = "local"
+
+    def __init__(self, name: str, settings: LocalSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._interpreter: Any = None
+        self._model: ModelBinary | None = None
+
+    def open(self) -> None:
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError as exc:
+            raise DeviceError(self.name, "open", f"LiteRT is not importable ({exc}).",
+                              hint="pip install ai-edge-litert") from None
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(
+            name=self.name,
+            kind=self.kind,
+            runtime="ai-edge-litert",
+            runtime_version=_litert_version(),
+            cpu=hostinfo.cpu_model(),
+            details={**hostinfo.host_summary(), "threads": self.settings.threads, "kernels": self.settings.kernels},
+        )
+
+    def _new_interpreter(self, data: bytes) -> Any:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(
+            model_content=data,
+            num_threads=self.settings.threads,
+            experimental_op_resolver_type=_resolver(self.settings.kernels),
+        )
+
+    def deploy(self, model: ModelBinary) -> Deployment:
+        self._interpreter = None
+        rss_before = hostinfo.status_kib("VmRSS")
+        peak_reset = hostinfo.reset_peak_rss()
+        t0 = time.perf_counter_ns()
+        try:
+            interpreter = self._new_interpreter(model.data)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise DeviceError(self.name, f"deploy {model.name}", f"LiteRT rejected the model: {exc}") from None
+        load_ms = (time.perf_counter_ns() - t0) / 1e6
+        # One invoke so lazily created kernel state counts towards the memory figure.
+        interpreter.invoke()
+        rss_after = hostinfo.status_kib("VmHWM" if peak_reset else "VmRSS")
+        ram = (rss_after - rss_before) * 1024 if rss_before is not None and rss_after is not None else None
+        self._interpreter, self._model = interpreter, model
+        return Deployment(
+            load_time_ms=load_ms,
+            ram_bytes=max(ram, 0) if ram is not None else None,
+            details={"ram_method": "peak RSS growth (VmHWM after clear_refs)" if peak_reset else "RSS growth"},
+        )
+
+    def run(self, spec: RunSpec) -> RunResult:
+        if self._interpreter is None or self._model is None:
+            raise DeviceError(self.name, "run", "no model deployed")
+        interp = self._interpreter
+        inp = interp.get_input_details()[0]
+        x = spec.timing_input if spec.timing_input is not None else np.zeros(inp["shape"], inp["dtype"])
+        interp.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(inp["dtype"], copy=False))
+        invoke = interp.invoke
+        for _ in range(spec.warmup):
+            invoke()
+        samples = _timed_loop(invoke, spec)
+        outputs = self._classify(spec.samples) if spec.samples is not None else None
+        return RunResult(
+            latency_ns=samples,
+            source="measured",
+            timing_method="time.perf_counter_ns around Interpreter.invoke()",
+            outputs=outputs,
+        )
+
+    def _classify(self, samples: np.ndarray) -> np.ndarray:
+        """Run every sample once, batched on a second interpreter so the timed one keeps its shape."""
+        assert self._model is not None
+        interp = self._new_interpreter(self._model.data)
+        inp = interp.get_input_details()[0]
+        out = interp.get_output_details()[0]
+        batch = samples.reshape((len(samples), *inp["shape"][1:])).astype(inp["dtype"], copy=False)
+        try:
+            interp.resize_tensor_input(inp["index"], list(batch.shape))
+            interp.allocate_tensors()
+            interp.set_tensor(inp["index"], batch)
+            interp.invoke()
+            return interp.get_tensor(out["index"]).reshape(len(samples), -1).copy()
+        except (ValueError, RuntimeError):
+            # Some graphs bake the batch size into a RESHAPE; fall back to one sample at a time.
+            interp = self._new_interpreter(self._model.data)
+            interp.allocate_tensors()
+            results = []
+            for row in batch:
+                interp.set_tensor(inp["index"], row.reshape(inp["shape"]))
+                interp.invoke()
+                results.append(interp.get_tensor(out["index"]).reshape(-1).copy())
+            return np.stack(results)
+
+    def close(self) -> None:
+        self._interpreter = None
+        self._model = None
+
+
+def _timed_loop(invoke: Any, spec: RunSpec) -> np.ndarray:
+    clock = time.perf_counter_ns
+    samples: list[int] = []
+    append = samples.append
+    deadline = clock() + int(spec.min_seconds * 1e9)
+    while True:
+        t0 = clock()
+        invoke()
+        append(clock() - t0)
+        if len(samples) >= spec.iterations and (clock() >= deadline or len(samples) >= spec.max_iterations):
+            break
+    return np.asarray(samples, dtype=np.float64)
+
+
+DRIVER = DriverSpec(
+    kind="local",
+    summary="the host CPU, with LiteRT (threads and kernels configurable)",
+    settings=LocalSettings,
+    create=LocalDevice,
+    unavailable_reason=lambda: None,
+    default_settings=lambda: {},
+)

@@ -1,0 +1,116 @@
+"""One cell of a sweep: a model variant measured once on one device.
+
+`measure_cell` takes an open device and plain, picklable inputs and returns a plain row, so the
+same function can run in a lane thread here or on a worker of a distributed engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from devices.base import Device, ModelBinary, RunSpec
+from harness.errors import BenchError
+from harness.models.variant import ModelVariant
+from harness.stats import summarize_ns
+from harness.store import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cell:
+    device: str
+    variant: ModelVariant
+    repeat: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}|{self.variant.name}|{self.variant.sha256[:12]}|r{self.repeat}"
+
+
+@dataclass(frozen=True)
+class CellInputs:
+    """What every cell of one variant needs, prepared once per sweep."""
+
+    model: ModelBinary
+    timing_input: np.ndarray
+    samples: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    #: The TFLM runtime's outputs for `samples`: the reference for output agreement.
+    reference_outputs: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    warmup: int
+    iterations: int
+    min_seconds: float = 0.0
+
+
+def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing) -> dict[str, Any]:
+    """Deploy and run; a failure at any step becomes a failed row with its reason, never an exception."""
+    row: dict[str, Any] = {
+        "cell_key": cell.key,
+        "device_name": cell.device,
+        "variant_sha256": cell.variant.sha256,
+        "variant_name": cell.variant.name,
+        "repeat": cell.repeat,
+        "started_at": utcnow(),
+        "model_bytes": len(inputs.model.data),
+        "warmup": timing.warmup,
+    }
+    try:
+        deployment = device.deploy(inputs.model)
+        result = device.run(RunSpec(
+            warmup=timing.warmup,
+            iterations=timing.iterations,
+            min_seconds=timing.min_seconds,
+            timing_input=inputs.timing_input,
+            samples=inputs.samples,
+        ))
+    except BenchError as exc:
+        log.warning("cell %s failed: %s", cell.key, exc)
+        return {**row, "status": "failed", "error": str(exc), "finished_at": utcnow(), "estimated": False}
+    except Exception as exc:  # a driver bug must not end the sweep: record it against the cell
+        log.error("cell %s raised:\n%s", cell.key, traceback.format_exc())
+        error = f"{type(exc).__name__}: {exc} (unexpected; see the log)"
+        return {**row, "status": "failed", "error": error, "finished_at": utcnow(), "estimated": False}
+
+    summary = summarize_ns(result.latency_ns)
+    row.update(
+        status="ok",
+        finished_at=utcnow(),
+        latency_ns=[float(x) for x in result.latency_ns],
+        load_time_ms=deployment.load_time_ms,
+        ram_bytes=deployment.ram_bytes,
+        arena_bytes=deployment.arena_bytes,
+        energy_uj=result.energy_uj,
+        estimated=result.source == "estimated",
+        latency_source=result.source,
+        timing_method=result.timing_method,
+        details={**deployment.details, **result.details} or None,
+        **summary.as_dict(),
+    )
+    row.update(_accuracy(result.outputs, inputs))
+    return row
+
+
+def _accuracy(outputs: np.ndarray | None, inputs: CellInputs) -> dict[str, Any]:
+    if outputs is None or inputs.labels is None:
+        return {}
+    outputs = np.asarray(outputs).reshape(len(inputs.labels), -1)
+    fields: dict[str, Any] = {
+        "accuracy": float(np.mean(outputs.argmax(axis=1) == inputs.labels)),
+        "accuracy_n": len(inputs.labels),
+    }
+    if inputs.reference_outputs is not None:
+        ref = inputs.reference_outputs.reshape(outputs.shape)
+        diff = np.abs(outputs.astype(np.int64) - ref.astype(np.int64))
+        fields["output_agreement"] = float(np.mean(diff.max(axis=1) == 0))
+        fields["output_max_lsb"] = int(diff.max())
+    return fields

@@ -1,0 +1,267 @@
+"""The `bench` command line: it adapts arguments and calls library functions, nothing more.
+
+Exit codes: 0 every cell ok; 1 some cells failed; 2 usage or config error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from devices import registry
+from harness import __version__, results
+from harness.config import (
+    DEFAULT_CONFIG_NAME,
+    BenchConfig,
+    DeviceConfig,
+    resolve_config,
+    validate_device,
+)
+from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
+from harness.example_config import EXAMPLE_CONFIG
+from harness.progress import RichProgress
+from harness.store import Store
+from harness.sweep import run_sweep
+from harness.table import results_table
+
+app = typer.Typer(
+    help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="bench.toml (default: ./bench.toml if present)")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="results store URL (default: from the config)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="more log output (-vv for debug)")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")
+    ] = False,
+) -> None:
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=err_console, show_path=False)])
+
+
+def _store_url(config_path: Path | None, store: str | None) -> str:
+    return store or resolve_config(config_path).store.url
+
+
+@app.command()
+def sweep(
+    config_path: ConfigOpt = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help=".tflite or variant manifest (repeatable)")
+    ] = None,
+    device: Annotated[list[str] | None, typer.Option("--device", "-d", help="device name or kind (repeatable)")] = None,
+    sparsity: Annotated[list[float] | None, typer.Option("--sparsity", help="keep these target sparsities")] = None,
+    method: Annotated[list[str] | None, typer.Option("--method", help="keep these pruning methods")] = None,
+    repeats: Annotated[int | None, typer.Option(min=1, help="cells per (variant, device)")] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help="timed inferences per cell")] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="untimed inferences per cell")] = None,
+    store: StoreOpt = None,
+    resume: Annotated[str | None, typer.Option(help="finish run RUN, skipping its committed cells")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
+    fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
+) -> None:
+    """Measure every model variant on every device and store each cell as it finishes."""
+    config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
+                              iterations, warmup, store)
+    command = shlex.join(["bench", *sys.argv[1:]])
+    with RichProgress(err_console) as progress:
+        outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
+                            observer=progress, command=command)
+    summary = results.summarize(results.load(outcome.run_id, outcome.store_url))
+    console.print(results_table(summary, f"run {outcome.run_id}"))
+    console.print(
+        f"run [bold]{outcome.run_id}[/] {outcome.status}: {outcome.cells_ok} ok, {outcome.cells_failed} failed, "
+        f"{outcome.cells_skipped} already done, of {outcome.cells_total} cells; stored in {outcome.store_url}"
+    )
+    if outcome.interrupted:
+        console.print(f"resume with: bench sweep --resume {outcome.run_id}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_CELLS_FAILED if outcome.cells_failed else EXIT_OK)
+
+
+def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: list[str] | None,
+                     sparsities: list[float] | None, methods: list[str] | None, repeats: int | None,
+                     iterations: int | None, warmup: int | None, store: str | None) -> BenchConfig:
+    """Flags win over the file; they are validated by the same models as the file's keys."""
+    sweep_update: dict[str, Any] = {}
+    if models:
+        sweep_update["models"] = [str(Path(m).resolve()) if not m.startswith("example:") else m for m in models]
+    for key, value in (("sparsities", sparsities), ("methods", methods), ("repeats", repeats),
+                       ("iterations", iterations), ("warmup", warmup)):
+        if value:
+            sweep_update[key] = value
+    data = config.model_dump()
+    data["sweep"].update(sweep_update)
+    if store:
+        data["store"]["url"] = store
+    if devices:
+        data["devices"] = [_pick_device(config, d).model_dump() for d in devices]
+    try:
+        return BenchConfig(**data, base_dir=config.base_dir)
+    except Exception as exc:  # pydantic's ValidationError, reported like a bad key in a file
+        raise ConfigError(f"command-line options are invalid: {exc}") from None
+
+
+def _pick_device(config: BenchConfig, wanted: str) -> DeviceConfig:
+    for dev in config.devices:
+        if dev.name == wanted:
+            return dev
+    matches = [d for d in config.devices if d.kind == wanted]
+    if matches:
+        return matches[0]
+    spec = registry.driver(wanted)  # an unknown kind raises, naming the known ones
+    dev = DeviceConfig(name=wanted, kind=wanted, settings=spec.default_settings() if spec.default_settings else {})
+    validate_device(dev, f"--device {wanted}", "command line")
+    return dev
+
+
+@app.command()
+def runs(config_path: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List the runs in the store."""
+    s = Store.open(_store_url(config_path, store), create=False)
+    try:
+        rows = s.list_runs()
+    finally:
+        s.close()
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("run", "started (UTC)", "status", "cells ok/failed/planned", "bench", "commit"):
+        table.add_column(col)
+    for r in rows:
+        ok = r["cells_done"] - r["cells_failed"]
+        table.add_row(r["id"], r["created_at"][:19].replace("T", " "), r["status"],
+                      f"{ok}/{r['cells_failed']}/{r['n_cells']}", r["bench_version"], (r["git_commit"] or "–")[:12])
+    console.print(table)
+
+
+@app.command()
+def show(
+    run: Annotated[str | None, typer.Argument(help="run id (default: the latest)")] = None,
+    config_path: ConfigOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run's results table, rebuilt from the store."""
+    url = _store_url(config_path, store)
+    run = run or results.latest_run(url)
+    summary = results.summarize(results.load(run, url))
+    if as_json:
+        console.print_json(summary.to_json(orient="records"))
+        return
+    console.print(results_table(summary, f"run {run}"))
+
+
+@app.command()
+def devices(
+    config_path: ConfigOpt = None,
+    probe: Annotated[bool, typer.Option("--probe", help="open each device and show what it reports")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the configured devices (or the defaults) and, with --probe, what each one is."""
+    config = resolve_config(config_path)
+    listing = []
+    for dev in config.devices:
+        entry: dict[str, Any] = {"name": dev.name, "kind": dev.kind, "settings": dev.settings}
+        if probe:
+            entry.update(_probe(dev))
+        listing.append(entry)
+    if as_json:
+        console.print_json(json.dumps(listing, default=str))
+        return
+    for entry in listing:
+        console.print(f"[bold]{entry['name']}[/] ({entry['kind']}) {entry['settings'] or ''}")
+        if "error" in entry:
+            console.print(f"  [red]{entry['error']}")
+        elif "info" in entry:
+            for key, value in entry["info"].items():
+                console.print(f"  {key}: {value}")
+    unused = [k for k in registry.kinds() if k not in {d.kind for d in config.devices}]
+    if unused and not as_json:
+        console.print(f"other kinds: {', '.join(unused)}")
+
+
+def _probe(dev: DeviceConfig) -> dict[str, Any]:
+    device = registry.create(dev.name, dev.kind, dev.settings)
+    try:
+        device.open()
+        return {"info": device.info().as_dict()}
+    except BenchError as exc:
+        return {"error": str(exc)}
+    finally:
+        device.close()
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="where to write it")] = Path(DEFAULT_CONFIG_NAME),
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented example bench.toml."""
+    if path.exists() and not force:
+        raise ConfigError(f"{str(path)!r} already exists; nothing written.", hint="Use --force to overwrite it.")
+    path.write_text(EXAMPLE_CONFIG)
+    console.print(f"wrote {path}")
+
+
+def _mount_optional_commands() -> None:
+    """Model tooling lives in its own module; the main CLI only mounts it."""
+    try:
+        from harness import cli_models
+    except ImportError:
+        return
+    app.add_typer(cli_models.models_app, name="models")
+    app.command("prune")(cli_models.prune_command)
+
+
+_mount_optional_commands()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except BenchError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
+                          highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("aborted")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,175 @@
+"""bench.toml: read with tomllib, validated with pydantic.
+
+A misspelt key or a wrong type is an error naming the key and the file, never a warning. Device
+settings are validated by the driver of their `kind`, so each driver owns its own keys.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devices import registry
+from harness.errors import BenchError, ConfigError
+
+DEFAULT_CONFIG_NAME = "bench.toml"
+DEFAULT_STORE_URL = "sqlite:///bench.db"
+#: The model reference that means "the bundled example family".
+EXAMPLE_MODELS = "example:digits"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Strict):
+    url: str = DEFAULT_STORE_URL
+
+
+class DeviceConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepConfig(_Strict):
+    models: list[str] = Field(default_factory=lambda: [EXAMPLE_MODELS])
+    #: Keep only variants made with these methods (empty: all).
+    methods: list[str] = Field(default_factory=list)
+    #: Keep only variants with these target sparsities (empty: all).
+    sparsities: list[float] = Field(default_factory=list)
+    repeats: int = Field(default=3, ge=1)
+    warmup: int = Field(default=10, ge=0)
+    iterations: int = Field(default=100, ge=1)
+    min_seconds: float = Field(default=0.0, ge=0.0)
+    #: Labelled samples each cell classifies for top-1 accuracy: "all", or a count (0 turns it off).
+    accuracy_samples: int | Literal["all"] = "all"
+
+    @field_validator("sparsities")
+    @classmethod
+    def _in_unit_interval(cls, values: list[float]) -> list[float]:
+        for v in values:
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"sparsity {v} is outside [0, 1)")
+        return values
+
+    @field_validator("accuracy_samples")
+    @classmethod
+    def _non_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be 'all' or a count >= 0")
+        return value
+
+
+class BenchConfig(_Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+    #: Where relative paths in the file are resolved from (not a TOML key).
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _raise_validation(exc: ValidationError, source: str, prefix: str = "") -> None:
+    first = exc.errors()[0]
+    key = _format_loc(tuple(first["loc"]))
+    key = f"{prefix}.{key}" if prefix and key else (prefix or key)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        msg = f"{source}: unknown key {key!r}."
+        hint = "Check its spelling against README.md, 'bench.toml reference' (`bench init` writes an example)."
+    elif kind == "missing":
+        msg = f"{source}: missing key {key!r}."
+        hint = "Add it; `bench init` writes a commented example."
+    else:
+        msg = f"{source}: key {key!r} is invalid: {first['msg']} (got {first.get('input')!r})."
+        hint = "See README.md, 'bench.toml reference'."
+    more = len(exc.errors()) - 1
+    if more:
+        hint += f" ({more} more problem{'s' if more > 1 else ''} after this one.)"
+    raise ConfigError(msg, hint=hint) from None
+
+
+def _split_device(entry: Any, index: int, source: str) -> dict[str, Any]:
+    """[[devices]] entries are flat in TOML; name and kind are common, the rest belongs to the driver."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: devices[{index}] must be a table ([[devices]]).")
+    common = {k: entry[k] for k in ("name", "kind") if k in entry}
+    return {**common, "settings": {k: v for k, v in entry.items() if k not in ("name", "kind")}}
+
+
+def parse_config(doc: dict[str, Any], source: str, base_dir: Path) -> BenchConfig:
+    doc = dict(doc)
+    if "devices" in doc:
+        if not isinstance(doc["devices"], list):
+            raise ConfigError(f"{source}: 'devices' must be an array of tables ([[devices]]).")
+        doc["devices"] = [_split_device(e, i, source) for i, e in enumerate(doc["devices"])]
+    try:
+        config = BenchConfig(**doc, base_dir=base_dir)
+    except ValidationError as exc:
+        _raise_validation(exc, source)
+    except TypeError as exc:  # a non-table where a table belongs
+        raise ConfigError(f"{source}: {exc}.") from None
+    seen: set[str] = set()
+    for i, dev in enumerate(config.devices):
+        if dev.name in seen:
+            raise ConfigError(f"{source}: devices[{i}].name {dev.name!r} is used twice; names must be unique.")
+        seen.add(dev.name)
+        validate_device(dev, f"devices[{i}]", source)
+    return config
+
+
+def validate_device(dev: DeviceConfig, where: str, source: str) -> None:
+    try:
+        spec = registry.driver(dev.kind)
+    except BenchError as exc:
+        raise ConfigError(f"{source}: {where}.kind: {exc.message}", hint=exc.hint) from None
+    try:
+        spec.settings(**dev.settings)
+    except ValidationError as exc:
+        _raise_validation(exc, source, prefix=where)
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist.", hint="Run `bench init` to write an example."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{str(path)!r} is not valid TOML: {exc}.") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}.") from None
+    return parse_config(doc, str(path), path.resolve().parent)
+
+
+def default_devices() -> list[DeviceConfig]:
+    """Every device kind that works on this machine without hardware, one instance each."""
+    devices = []
+    for kind in registry.kinds():
+        spec = registry.driver(kind)
+        if spec.default_settings is not None and spec.unavailable_reason() is None:
+            devices.append(DeviceConfig(name=kind, kind=kind, settings=spec.default_settings()))
+    return devices
+
+
+def resolve_config(path: str | Path | None) -> BenchConfig:
+    """The config a command runs with: the given file, else ./bench.toml when present, else defaults."""
+    if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        path = DEFAULT_CONFIG_NAME
+    config = load_config(path) if path is not None else BenchConfig()
+    if not config.devices:
+        config = config.model_copy(update={"devices": default_devices()})
+    return config

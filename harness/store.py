@@ -1,0 +1,350 @@
+"""The results store: SQLAlchemy Core over SQLite (WAL) by default, PostgreSQL by URL, same code.
+
+Only the sweep's writer (the main thread) calls the write methods, and each finished cell is
+committed on its own transaction, so whatever stops a sweep, every finished measurement is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from harness.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "bench_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32)),
+    # running | complete | interrupted  (a killed sweep stays "running" until resumed)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("bench_version", sa.String(32), nullable=False),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("command", sa.Text),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("n_cells", sa.Integer, nullable=False),
+)
+
+device_snapshots = sa.Table(
+    "device_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("runtime", sa.String(128)),
+    sa.Column("runtime_version", sa.String(128)),
+    sa.Column("cpu", sa.String(255)),
+    sa.Column("clock_hz", sa.BigInteger),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("captured_at", sa.String(32), nullable=False),
+)
+
+variants = sa.Table(
+    "model_variants",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("base_sha256", sa.String(64)),
+    sa.Column("engine", sa.String(32)),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("scope", sa.String(16)),
+    sa.Column("target_sparsity", sa.Float),
+    sa.Column("measured_sparsity", sa.Float),
+    sa.Column("params", sa.BigInteger),
+    sa.Column("macs", sa.BigInteger),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("gzip_bytes", sa.BigInteger),
+    sa.Column("arena_bytes", sa.BigInteger),
+    sa.Column("host_accuracy", sa.Float),
+    sa.Column("provenance", sa.JSON, nullable=False),
+)
+
+measurements = sa.Table(
+    "measurements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("cell_key", sa.String(512), nullable=False),
+    sa.Column("device_name", sa.String(255), nullable=False),
+    sa.Column("device_snapshot_id", sa.ForeignKey("device_snapshots.id")),
+    sa.Column("variant_sha256", sa.ForeignKey("model_variants.sha256"), nullable=False),
+    sa.Column("variant_name", sa.String(255), nullable=False),
+    sa.Column("repeat", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | failed
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=False),
+    sa.Column("n", sa.Integer),
+    sa.Column("warmup", sa.Integer),
+    sa.Column("latency_ns", sa.JSON),
+    sa.Column("p5_us", sa.Float),
+    sa.Column("p50_us", sa.Float),
+    sa.Column("p95_us", sa.Float),
+    sa.Column("mean_us", sa.Float),
+    sa.Column("std_us", sa.Float),
+    sa.Column("cv", sa.Float),
+    sa.Column("load_time_ms", sa.Float),
+    sa.Column("ram_bytes", sa.BigInteger),
+    sa.Column("arena_bytes", sa.BigInteger),
+    sa.Column("model_bytes", sa.BigInteger),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("accuracy_n", sa.Integer),
+    sa.Column("output_agreement", sa.Float),
+    sa.Column("output_max_lsb", sa.Integer),
+    sa.Column("energy_uj", sa.Float),
+    sa.Column("estimated", sa.Boolean, nullable=False, default=False),
+    sa.Column("latency_source", sa.String(16)),
+    sa.Column("timing_method", sa.String(255)),
+    sa.Column("details", sa.JSON),
+    sa.UniqueConstraint("run_id", "cell_key", name="uq_measurement_cell"),
+)
+
+#: from_version -> function upgrading a connection's schema to from_version + 1.
+MIGRATIONS: dict[int, Any] = {}
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets `bench show` read while a sweep writes; busy_timeout rides out the writer's commits.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """A results database. Open with `Store.open(url)`; nothing touches the disk before that."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Store:
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError:
+            raise StoreError(
+                f"store URL {url!r} is not a database URL.",
+                hint="Use sqlite:///path/to/bench.db or postgresql+psycopg://user@host/db in [store] url.",
+            ) from None
+        path = _sqlite_path(parsed)
+        if path is not None:
+            _check_sqlite_path(path, url, create)
+        try:
+            engine = sa.create_engine(parsed)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot open store {url!r}: {exc}.") from None
+        if parsed.get_backend_name() == "sqlite":
+            sa.event.listen(engine, "connect", _on_sqlite_connect)
+        store = cls(engine, url)
+        try:
+            store._prepare_schema(create)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise StoreError(
+                f"cannot open store {url!r}: {exc.orig}.",
+                hint="Check that the path or server is reachable and writable.",
+            ) from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- schema --------------------------------------------------------------------------------
+    def _prepare_schema(self, create: bool) -> None:
+        with self._tx() as conn:
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(meta_table.name):
+                if not create:
+                    raise StoreError(f"store {self.url!r} holds no bench results yet.", hint="Run `bench sweep`.")
+                metadata.create_all(conn)
+                conn.execute(meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            version = int(conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version"))
+                          .scalar_one())
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.url!r} has schema version {version}, newer than this bench ({SCHEMA_VERSION}).",
+                    hint="Upgrade bench (pip install -U hilbench) to read it.",
+                )
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](conn)
+                version += 1
+                conn.execute(meta_table.update().where(meta_table.c.key == "schema_version")
+                             .values(value=str(version)))
+
+    # --- runs ----------------------------------------------------------------------------------
+    def create_run(self, run_id: str, *, config: dict[str, Any], n_cells: int, bench_version: str,
+                   git_commit: str | None, host: str, command: str) -> None:
+        with self._tx() as conn:
+            conn.execute(runs.insert().values(
+                id=run_id, created_at=utcnow(), status="running", bench_version=bench_version,
+                git_commit=git_commit, host=host, command=command, config=config, n_cells=n_cells,
+            ))
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        finished = utcnow() if status != "running" else None
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(status=status, finished_at=finished))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise StoreError(
+                f"there is no run {run_id!r} in store {self.url!r}.",
+                hint="`bench runs` lists the runs it holds.",
+            )
+        return dict(row)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        counts = (
+            sa.select(
+                measurements.c.run_id,
+                sa.func.count().label("cells_done"),
+                sa.func.sum(sa.case((measurements.c.status == "failed", 1), else_=0)).label("cells_failed"),
+            )
+            .group_by(measurements.c.run_id)
+            .subquery()
+        )
+        query = (
+            sa.select(runs.c.id, runs.c.created_at, runs.c.finished_at, runs.c.status, runs.c.n_cells,
+                      runs.c.bench_version, runs.c.git_commit,
+                      sa.func.coalesce(counts.c.cells_done, 0).label("cells_done"),
+                      sa.func.coalesce(counts.c.cells_failed, 0).label("cells_failed"))
+            .select_from(runs.outerjoin(counts, counts.c.run_id == runs.c.id))
+            .order_by(runs.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def latest_run_id(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(runs.c.id).order_by(runs.c.created_at.desc()).limit(1)).scalar()
+
+    # --- cells ---------------------------------------------------------------------------------
+    def committed_cells(self, run_id: str) -> dict[str, str]:
+        """cell_key -> status of every cell already committed to the run."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(measurements.c.cell_key, measurements.c.status)
+                                .where(measurements.c.run_id == run_id))
+            return {k: s for k, s in rows}
+
+    def forget_failed_cells(self, run_id: str) -> int:
+        with self._tx() as conn:
+            result = conn.execute(measurements.delete().where(
+                (measurements.c.run_id == run_id) & (measurements.c.status == "failed")))
+            return result.rowcount
+
+    def add_device_snapshot(self, run_id: str, info: dict[str, Any]) -> int:
+        with self._tx() as conn:
+            result = conn.execute(device_snapshots.insert().values(
+                run_id=run_id, name=info["name"], kind=info["kind"], runtime=info.get("runtime"),
+                runtime_version=info.get("runtime_version"), cpu=info.get("cpu"), clock_hz=info.get("clock_hz"),
+                details=info.get("details") or {}, captured_at=utcnow(),
+            ))
+            return int(result.inserted_primary_key[0])
+
+    def upsert_variant(self, provenance: dict[str, Any]) -> None:
+        """Variants are keyed by content: the same file measured in many runs is one row."""
+        row = {
+            "sha256": provenance["sha256"], "name": provenance["name"],
+            "base_sha256": provenance.get("base_sha256"), "engine": provenance.get("engine"),
+            "method": provenance.get("method") or "original", "scope": provenance.get("scope"),
+            "target_sparsity": provenance.get("target_sparsity"),
+            "measured_sparsity": provenance.get("measured_sparsity"),
+            "params": provenance.get("params"), "macs": provenance.get("macs"),
+            "size_bytes": provenance.get("size_bytes"), "gzip_bytes": provenance.get("gzip_bytes"),
+            "arena_bytes": provenance.get("arena_bytes"), "host_accuracy": provenance.get("accuracy"),
+            "provenance": provenance,
+        }
+        with self._tx() as conn:
+            exists = conn.execute(sa.select(variants.c.sha256).where(variants.c.sha256 == row["sha256"])).first()
+            if exists is None:
+                conn.execute(variants.insert().values(**row))
+
+    def add_measurement(self, row: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(measurements.insert().values(**row))
+
+    def measurement_rows(self, run_ids: list[str]) -> list[dict[str, Any]]:
+        query = (
+            sa.select(
+                measurements,
+                variants.c.method, variants.c.engine, variants.c.scope, variants.c.target_sparsity,
+                variants.c.measured_sparsity, variants.c.params, variants.c.macs, variants.c.size_bytes,
+                variants.c.gzip_bytes, variants.c.base_sha256,
+                device_snapshots.c.kind.label("device_kind"), device_snapshots.c.runtime,
+                device_snapshots.c.runtime_version, device_snapshots.c.cpu, device_snapshots.c.clock_hz,
+            )
+            .select_from(
+                measurements.join(variants, measurements.c.variant_sha256 == variants.c.sha256)
+                .outerjoin(device_snapshots, measurements.c.device_snapshot_id == device_snapshots.c.id)
+            )
+            .where(measurements.c.run_id.in_(run_ids))
+            .order_by(measurements.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _check_sqlite_path(path: Path, url: str, create: bool) -> None:
+    hint = "Point [store] url in bench.toml (or --store) at a writable directory."
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"store path {str(path)!r} is a directory, not a database file.", hint=hint)
+        if create and not os.access(path, os.W_OK):
+            raise StoreError(f"store file {str(path)!r} is not writable.", hint=hint)
+        return
+    if not create:
+        raise StoreError(f"there is no store at {str(path)!r}.", hint="Run `bench sweep` first, or pass --store.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise StoreError(f"store path {str(path)!r} cannot be written: {str(parent)!r} is not a directory.",
+                         hint=hint)
+    if not os.access(parent, os.W_OK):
+        raise StoreError(f"store path {str(path)!r} cannot be written: no write permission on {str(parent)!r}.",
+                         hint=hint)
+
