@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tflite
 
 from harness.errors import ModelError
@@ -110,3 +111,106 @@ def _walk(model: tflite.Model, size: int) -> None:
         for k in range(graph.InputsLength()):
             if not 0 <= graph.Inputs(k) < n_tensors:
                 raise ValueError(f"graph input {k} names tensor {graph.Inputs(k)}")
+
+
+# --- Helpers shared by inspect, prune and evaluate -------------------------------------------------
+# They read tensors the way TFLite does, so every tool agrees on names, dtypes and what "zero" means.
+
+OPERATOR_NAMES: dict[int, str] = {
+    v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)
+}
+TYPE_NAMES: dict[int, str] = {
+    v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_") and isinstance(v, int)
+}
+NUMPY_DTYPES: dict[str, type[np.generic]] = {
+    "FLOAT32": np.float32,
+    "FLOAT16": np.float16,
+    "FLOAT64": np.float64,
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "INT16": np.int16,
+    "UINT16": np.uint16,
+    "INT32": np.int32,
+    "UINT32": np.uint32,
+    "INT64": np.int64,
+    "UINT64": np.uint64,
+    "BOOL": np.bool_,
+}
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of one tensor; `axis` is None for per-tensor parameters."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None
+
+    def broadcast(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Scale and zero point shaped to broadcast against a tensor of `shape` (per channel or not)."""
+        if self.axis is None or self.scale.size == 1:
+            return self.scale.reshape(()), self.zero_point.reshape(())
+        view = [1] * len(shape)
+        view[self.axis] = -1
+        zero = self.zero_point if self.zero_point.size == self.scale.size else np.zeros_like(self.scale)
+        return self.scale.reshape(view), zero.astype(np.int64).reshape(view)
+
+
+def operator_name(model: tflite.Model, op: tflite.Operator) -> str:
+    code = model.OperatorCodes(op.OpcodeIndex())
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    if builtin == tflite.BuiltinOperator.CUSTOM:
+        return f"CUSTOM:{(code.CustomCode() or b'?').decode(errors='replace')}"
+    return OPERATOR_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
+def type_name(tensor: tflite.Tensor) -> str:
+    return TYPE_NAMES.get(tensor.Type(), f"TYPE_{tensor.Type()}")
+
+
+def tensor_name(tensor: tflite.Tensor) -> str:
+    return (tensor.Name() or b"").decode(errors="replace")
+
+
+def tensor_shape(tensor: tflite.Tensor) -> tuple[int, ...]:
+    return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+
+
+def quantization(tensor: tflite.Tensor) -> Quantization | None:
+    """The tensor's scale/zero point, or None for a float (or unquantized integer) tensor."""
+    q = tensor.Quantization()
+    if q is None or q.ScaleLength() == 0:
+        return None
+    scale = q.ScaleAsNumpy().astype(np.float64)
+    zero = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(1, np.int64)
+    axis = int(q.QuantizedDimension()) if scale.size > 1 else None
+    return Quantization(scale=scale, zero_point=zero, axis=axis)
+
+
+def buffer_array(model: tflite.Model, data: bytes | bytearray, index: int) -> np.ndarray | None:
+    """Raw bytes of buffer `index` as uint8, or None when the buffer is empty (not a constant).
+
+    The array is a view into `data`: writable when `data` is a bytearray, which is how pruning
+    edits weights without re-serialising the flatbuffer. Buffers stored past the flatbuffer
+    (models over 2 GB use `offset`/`size`) are viewed the same way.
+    """
+    buf = model.Buffers(index)
+    if buf.DataLength():
+        return buf.DataAsNumpy()
+    if buf.Offset() > 1 and buf.Size():
+        return np.frombuffer(data, dtype=np.uint8, count=buf.Size(), offset=buf.Offset())
+    return None
+
+
+def constant_array(model: tflite.Model, data: bytes | bytearray, tensor: tflite.Tensor) -> np.ndarray | None:
+    """The constant contents of `tensor` typed and shaped, or None if it has no constant buffer."""
+    raw = buffer_array(model, data, tensor.Buffer())
+    dtype = NUMPY_DTYPES.get(type_name(tensor))
+    if raw is None or dtype is None:
+        return None
+    shape = tensor_shape(tensor)
+    n = int(np.prod(shape)) if shape else 1
+    itemsize = np.dtype(dtype).itemsize
+    if raw.size != n * itemsize:
+        return None  # packed (INT4) or inconsistent: not something bench reads element-wise
+    return raw.view(dtype).reshape(shape)
