@@ -27,6 +27,7 @@ import tflite
 from harness.models.arena import ArenaReport, probe_arena
 from harness.models.tflite_file import (
     ModelFile,
+    Quantization,
     buffer_array,
     constant_array,
     operator_name,
@@ -174,9 +175,8 @@ def layer_name(graph: tflite.SubGraph, subgraph: int, index: int, op: str, weigh
     return name if subgraph == 0 else f"subgraph{subgraph}/{name}"
 
 
-def zero_mask(values: np.ndarray, tensor: tflite.Tensor) -> np.ndarray:
+def zero_mask(values: np.ndarray, q: Quantization | None) -> np.ndarray:
     """True where a stored weight represents 0.0: its zero point (per channel if so quantized)."""
-    q = quantization(tensor)
     if q is None:
         return values == 0
     _, zero = q.broadcast(values.shape)
@@ -210,7 +210,7 @@ def _op_info(model: tflite.Model, data: bytes, subgraph: int, index: int) -> OpI
         values = constant_array(model, data, graph.Tensors(t))
         if values is not None:
             elements += values.size
-            zeros += int(zero_mask(values, graph.Tensors(t)).sum())
+            zeros += int(zero_mask(values, quantization(graph.Tensors(t))).sum())
     out = tensor_shape(graph.Tensors(op.Outputs(0))) if op.OutputsLength() and op.Outputs(0) >= 0 else ()
     rule = _MAC_RULES.get(name)
     shapes = [tensor_shape(graph.Tensors(t)) if t >= 0 else () for t in inputs]
