@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from devices import registry
 from harness import __version__, results
@@ -250,7 +251,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except BenchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
+        err_console.print("[bold red]error:[/] " + escape(exc.message + (f"\n{exc.hint}" if exc.hint else "")),
                           highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:

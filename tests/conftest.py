@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: TFLite Micro's example models, beside the checkout (CI clones with ../shared next to it).
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory, as a user would have: no bench.toml, no bench.db."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_bench(*args: str, cwd: Path, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run the real `bench` entry point in a child process, as a user's shell would."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False, **kwargs)
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
