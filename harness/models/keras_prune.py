@@ -14,18 +14,17 @@ TensorFlow is imported lazily: importing this module must work in the plain runt
 from __future__ import annotations
 
 import contextlib
-import gzip
 import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError, DatasetError
+from harness.errors import ConfigError, DatasetError, ModelError
 from harness.models.tflite_file import sha256_bytes
 from harness.models.variant import ModelVariant
 
@@ -188,71 +187,12 @@ def litert_accuracy(model: bytes | str | Path, x: np.ndarray, y: np.ndarray) -> 
 
 # ---------------------------------------------------------------------------------- what the int8 file holds
 
-# Builtin operator codes of the layers whose weights pruning touches (tflite schema BuiltinOperator).
-_WEIGHTED_OPS = {3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED"}
 
-
-@dataclass(frozen=True)
-class LayerWeights:
-    name: str
-    op: str
-    weights: int
-    zeros: int
-    bias: int
-    macs: int
-
-
-def _layer_name(tensor_name: str) -> str:
-    """'model/conv1/Relu;model/conv1/BiasAdd;...' -> 'conv1': the converter fuses names, keep the layer's."""
-    parts = tensor_name.split(";")[0].split("/")
-    return parts[-2] if len(parts) >= 3 else parts[0]
-
-
-def weighted_layers(data: bytes, path: str | Path = "<bytes>") -> list[LayerWeights]:
-    """Per weighted operator: weight count, weights equal to the quantization zero point, bias, MACs.
-
-    A minimal stand-in used when harness.models.inspect is not installed; the zero point (not the value 0)
-    is what a pruned int8 weight becomes, so that is what is counted.
-    """
-    from harness.models.tflite_file import parse_model
-
-    model = parse_model(data, Path(path)).model
-    graph = model.Subgraphs(0)
-    layers = []
-    for o in range(graph.OperatorsLength()):
-        op = graph.Operators(o)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin not in _WEIGHTED_OPS:
-            continue
-        w_t = graph.Tensors(op.Inputs(1))
-        buf = model.Buffers(w_t.Buffer())
-        w = buf.DataAsNumpy().view(np.int8) if buf.DataLength() else np.zeros(0, np.int8)
-        quant = w_t.Quantization()
-        zp = quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else np.zeros(1)
-        shape = w_t.ShapeAsNumpy()
-        # Per-channel zero points run along the quantized dimension; broadcast them over the rest.
-        if np.size(zp) > 1:
-            axis = quant.QuantizedDimension()
-            bshape = [1] * len(shape)
-            bshape[axis] = -1
-            zeros = int(np.sum(w.reshape(shape) == np.asarray(zp).reshape(bshape)))
-        else:
-            zeros = int(np.sum(w == int(np.asarray(zp).ravel()[0])))
-        bias = 0
-        if op.InputsLength() > 2 and op.Inputs(2) >= 0:
-            bias = int(np.prod(graph.Tensors(op.Inputs(2)).ShapeAsNumpy()))
-        out_shape = graph.Tensors(op.Outputs(0)).ShapeAsNumpy()
-        name = _layer_name(graph.Tensors(op.Outputs(0)).Name().decode())
-        n_out = int(np.prod(out_shape))
-        if builtin == 3:  # OHWI: every output element sums kh*kw*in_c products
-            macs = n_out * int(np.prod(shape[1:]))
-        elif builtin == 4:  # 1HWC: one kh*kw window per output element
-            macs = n_out * int(shape[1] * shape[2])
-        else:  # (units, in)
-            macs = n_out * int(shape[-1])
-        layers.append(LayerWeights(name, _WEIGHTED_OPS[builtin], int(w.size), zeros, bias, macs))
-    return layers
+def _tflite_layer(keras_name: str, layers: Sequence[str]) -> str:
+    """The converted layer key ('model/dw/depthwise') for a Keras layer name ('dw'), so `not_pruned` and
+    `layer_sparsity` name layers the same way; the Keras name when the converter kept none."""
+    matches = [key for key in layers if f"/{keras_name}/" in f"/{key}/"]
+    return matches[0] if len(matches) == 1 else keras_name
 
 
 def describe(
@@ -270,27 +210,359 @@ def describe(
     base_sha256: str | None = None,
     not_pruned: Sequence[str] = (),
 ) -> ModelVariant:
-    """A ModelVariant for an int8 file already written at `path`, with its measured figures."""
-    layers = weighted_layers(data, path)
-    weights = sum(lw.weights for lw in layers)
-    zeros = sum(lw.zeros for lw in layers)
+    """A ModelVariant for an int8 file already written at `path`, with figures measured from that file.
+
+    Sparsity counts weights equal to their quantization zero point (what a pruned int8 weight becomes),
+    over weight tensors only (biases are never pruned); the arena is TFLM's smallest working one.
+    """
+    from harness.models.inspect import inspect_bytes
+
+    report = inspect_bytes(data, path)
+    layers = report.layer_zero_fraction()
+    named = []
+    for entry in not_pruned:
+        layer, sep, reason = entry.partition(": ")
+        named.append(f"{_tflite_layer(layer, list(layers))}{sep}{reason}")
     return ModelVariant(
         name=name,
         path=path,
-        sha256=sha256_bytes(data),
+        sha256=report.sha256,
         method=method,
         engine=engine,
         scope=scope,
         base_sha256=base_sha256,
         target_sparsity=target_sparsity,
-        measured_sparsity=round(zeros / weights, 4) if weights else 0.0,
-        layer_sparsity={lw.name: round(lw.zeros / lw.weights, 4) for lw in layers if lw.weights},
-        params=weights + sum(lw.bias for lw in layers),
-        macs=sum(lw.macs for lw in layers),
-        size_bytes=len(data),
-        gzip_bytes=len(gzip.compress(data, compresslevel=9, mtime=0)),
+        measured_sparsity=round(report.zero_fraction, 4),
+        layer_sparsity={k: round(v, 4) for k, v in layers.items()},
+        params=report.params,
+        macs=report.macs,
+        size_bytes=report.size_bytes,
+        gzip_bytes=report.gzip_bytes,
+        arena_bytes=report.arena.minimum_bytes if report.arena else None,
         accuracy=None if accuracy is None else round(accuracy, 4),
         accuracy_method=None if accuracy is None else ACCURACY_METHOD.format(n=n_test),
-        not_pruned=list(not_pruned),
+        not_pruned=named,
         command=command,
     )
+
+
+# ------------------------------------------------------------------------------------------ Keras helpers
+
+
+def load_keras_model(path: str | Path) -> Any:
+    """Load a .keras or .h5 model without its optimizer (fine-tuning compiles afresh)."""
+    _, tf_keras = import_tf()
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"Keras model {str(path)!r} does not exist.")
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelError(
+            f"{str(path)!r} is not a Keras model file.",
+            hint="The keras engine takes a .keras or .h5 model; prune a .tflite with --engine tflite.",
+        )
+    try:
+        return tf_keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"Keras model {str(path)!r} cannot be loaded: {exc}") from None
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    # One-hot labels are accepted; everything downstream (accuracy, loss) wants class indices.
+    return np.argmax(y, axis=-1) if y.ndim == 2 else y.astype(np.int64)
+
+
+def compile_for_finetune(model: Any, learning_rate: float = 1e-3) -> None:
+    """Sparse categorical cross-entropy, from logits unless the model already ends in a softmax."""
+    _, tf_keras = import_tf()
+    # A TF-MOT wrapper hides the wrapped layer's activation.
+    last = getattr(model.layers[-1], "layer", model.layers[-1])
+    activation = getattr(last, "activation", None)
+    ends_in_softmax = getattr(activation, "__name__", "") == "softmax" or type(last).__name__ == "Softmax"
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax),
+        metrics=["accuracy"],
+    )
+
+
+def fit(model: Any, ds: Dataset, epochs: int, *, batch_size: int = 32, callbacks: Sequence[Any] = ()) -> None:
+    if epochs <= 0:
+        return
+    if len(ds.x_train) == 0:
+        raise DatasetError("fine-tuning needs x_train/y_train, and the dataset has no training samples.")
+    model.fit(
+        ds.x_train,
+        _labels(ds.y_train),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
+
+
+# --------------------------------------------------------------------------------------- magnitude (TF-MOT)
+
+SCHEDULES = ("polynomial", "constant")
+
+
+def magnitude_prune(
+    model: Any,
+    ds: Dataset,
+    sparsity: float,
+    *,
+    epochs: int,
+    schedule: str = "polynomial",
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+) -> tuple[Any, list[str]]:
+    """Gradual magnitude pruning with fine-tuning; returns the stripped model and what was left dense.
+
+    The polynomial schedule ramps sparsity from 0 over all but the last epoch, which then runs at the
+    final sparsity so the network recovers from the last pruning step.
+    """
+    _, tf_keras = import_tf()
+    tfmot = import_tfmot()
+    sk = tfmot.sparsity.keras
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"unknown pruning schedule {schedule!r}; choose one of {list(SCHEDULES)}.")
+    if not 0.0 < sparsity < 1.0:
+        raise ConfigError(f"magnitude sparsity must lie in (0, 1), got {sparsity}.")
+    epochs = max(1, epochs)
+    steps_per_epoch = int(np.ceil(len(ds.x_train) / batch_size))
+    frequency = max(1, min(10, steps_per_epoch))
+    ramp_epochs = max(1, epochs - 1)
+    # The final sparsity is only applied on a pruning step, so the ramp must end on one.
+    end_step = max(frequency, (ramp_epochs * steps_per_epoch // frequency) * frequency)
+    if schedule == "polynomial":
+        sched = sk.PolynomialDecay(
+            initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step, frequency=frequency
+        )
+    else:
+        sched = sk.ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
+
+    not_pruned: list[str] = []
+
+    def wrap(layer: Any) -> Any:
+        try:
+            return sk.prune_low_magnitude(layer, pruning_schedule=sched)
+        except ValueError:
+            if layer.weights:
+                not_pruned.append(f"{layer.name}: {type(layer).__name__}, not supported by TF-MOT")
+            return layer
+
+    # The wrappers hold the original layers, so the trained weights carry over without copying.
+    pruned = tf_keras.models.clone_model(model, clone_function=wrap)
+    for layer in pruned.layers:
+        # TF-MOT wraps some layers (DepthwiseConv2D) without pruning anything in them. Its wrapper class
+        # is not public API, so recognise it by the attributes it has.
+        inner = getattr(layer, "layer", None)
+        if inner is not None and inner.weights and not getattr(layer, "prunable_weights", True):
+            not_pruned.append(f"{inner.name}: {type(inner).__name__}, TF-MOT leaves its weights dense")
+    compile_for_finetune(pruned, learning_rate)
+    fit(pruned, ds, epochs, batch_size=batch_size, callbacks=[sk.UpdatePruningStep()])
+    return sk.strip_pruning(pruned), sorted(not_pruned)
+
+
+# ------------------------------------------------------------------------------------ structured channels
+
+# Layers channel pruning narrows: the class name and the config key holding the output width.
+_WIDTH_KEY = {"Conv2D": "filters", "Dense": "units"}
+
+
+def _chain(model: Any) -> list[Any]:
+    """The model's layers if they form one straight chain; channel surgery cannot follow branches."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if type(model).__name__ == "Sequential":
+        return layers
+    for prev, layer in zip([None, *layers[:-1]], layers, strict=True):
+        inbound = [node.inbound_layers for node in layer._inbound_nodes]
+        flat = [n for group in inbound for n in (group if isinstance(group, list) else [group])]
+        names = {getattr(n, "name", None) for n in flat}
+        if len(flat) != 1 or (prev is not None and names != {prev.name}):
+            raise ModelError(
+                f"channel pruning needs a plain chain of layers, but {layer.name!r} "
+                f"({type(layer).__name__}) has inputs {sorted(str(n) for n in names)}.",
+                hint="Use --method magnitude for models with branches or residual connections.",
+            )
+    return layers
+
+
+def _rank_l1(kernel: np.ndarray, keep_n: int) -> np.ndarray:
+    """Indices of the `keep_n` output channels (last axis) with the largest L1 norm, in original order."""
+    l1 = np.abs(kernel.reshape(-1, kernel.shape[-1])).sum(axis=0)
+    # A stable sort makes ties (e.g. dead filters) resolve the same way on every run.
+    order = np.argsort(-l1, kind="stable")[:keep_n]
+    return np.sort(order)
+
+
+def channel_prune(
+    model: Any,
+    ds: Dataset,
+    keep: float,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+) -> tuple[Any, list[str]]:
+    """Remove the lowest-L1 filters/units so `keep` of each hidden Conv2D/Dense remains, then fine-tune.
+
+    Every layer that consumes a narrowed tensor is sliced to match: depthwise convolutions and batch
+    norms in between lose the same channels, a Flatten expands the kept channels over its spatial
+    positions, and the next Conv2D/Dense loses the matching input rows. The last weighted layer keeps
+    its outputs (they are the classes).
+    """
+    _, tf_keras = import_tf()
+    if not 0.0 < keep <= 1.0:
+        raise ConfigError(f"channel width to keep must lie in (0, 1], got {keep}.")
+    layers = _chain(model)
+    weighted = [i for i, layer in enumerate(layers) if type(layer).__name__ in _WIDTH_KEY]
+    if len(weighted) < 2:
+        raise ModelError(
+            "channel pruning found no hidden Conv2D/Dense layer to narrow (only the output layer).",
+        )
+    last_weighted = weighted[-1]
+    kept: np.ndarray | None = None  # kept indices along the current tensor's channel axis; None = all
+    new_layers: list[Any] = []
+    new_weights: list[list[np.ndarray]] = []
+    not_pruned: list[str] = []
+    for i, layer in enumerate(layers):
+        kind = type(layer).__name__
+        config = layer.get_config()
+        weights = layer.get_weights()
+        if kind in _WIDTH_KEY:
+            if config.get("groups", 1) != 1:
+                raise ModelError(f"channel pruning does not handle grouped convolution {layer.name!r}.")
+            kernel = weights[0]
+            if kept is not None:
+                kernel = np.take(kernel, kept, axis=-2)
+            if i == last_weighted:
+                out = None
+                not_pruned.append(f"{layer.name}: output layer, its units are the classes")
+            else:
+                width = kernel.shape[-1]
+                out = _rank_l1(kernel, max(1, round(width * keep)))
+                kernel = kernel[..., out]
+                config[_WIDTH_KEY[kind]] = len(out)
+            rest = [w if out is None else w[out] for w in weights[1:]]
+            weights = [kernel, *rest]
+            kept = out
+        elif kind == "DepthwiseConv2D":
+            mult = config.get("depth_multiplier", 1)
+            if kept is not None:
+                kernel = np.take(weights[0], kept, axis=2)
+                # Output channel c*mult+m comes from input channel c.
+                kept = (kept[:, None] * mult + np.arange(mult)[None, :]).ravel()
+                weights = [kernel, *(w[kept] for w in weights[1:])]
+        elif kind == "BatchNormalization":
+            if kept is not None:
+                weights = [w[kept] for w in weights]
+        elif kind == "Flatten":
+            if kept is not None:
+                shape = layer.input_shape
+                channels, positions = shape[-1], int(np.prod(shape[1:-1]))
+                kept = (np.arange(positions)[:, None] * channels + kept[None, :]).ravel()
+        elif kind not in _CHANNEL_PASSTHROUGH:
+            if kept is not None:
+                raise ModelError(
+                    f"channel pruning cannot carry narrowed channels through {layer.name!r} ({kind}).",
+                    hint="Supported between pruned layers: Conv2D, DepthwiseConv2D, Dense, "
+                    "BatchNormalization, Flatten, pooling, activations, dropout.",
+                )
+            if weights:
+                not_pruned.append(f"{layer.name}: {kind}, not handled by channel pruning")
+        new_layers.append(type(layer).from_config(config))
+        new_weights.append(weights)
+
+    narrow = tf_keras.Sequential(
+        [tf_keras.layers.InputLayer(input_shape=model.input_shape[1:]), *new_layers],
+        # Same name as the original so converted layer keys ('digits_cnn/conv1/...') match across variants.
+        name=model.name,
+    )
+    for layer, weights in zip(new_layers, new_weights, strict=True):
+        layer.set_weights(weights)
+    compile_for_finetune(narrow, learning_rate)
+    fit(narrow, ds, epochs, batch_size=batch_size)
+    return narrow, not_pruned
+
+
+# ------------------------------------------------------------------------------------------- the engine
+
+METHODS = ("magnitude", "channel")
+
+
+def variant_name(method: str, sparsity: float) -> str:
+    """'magnitude-50' (percent of weights zeroed) or 'channel-75w' (percent of width kept)."""
+    if method == "channel":
+        return f"channel-{round((1.0 - sparsity) * 100)}w"
+    return f"{method}-{round(sparsity * 100)}"
+
+
+def prune_keras(
+    model_path: str | Path,
+    dataset_npz: str | Path,
+    out_dir: str | Path,
+    *,
+    method: str,
+    sparsities: Sequence[float],
+    epochs: int = 2,
+    schedule: str = "polynomial",
+    seed: int = 0,
+    command: str | None = None,
+    prefix: str | None = None,
+    base_sha256: str | None = None,
+    batch_size: int = 32,
+) -> list[ModelVariant]:
+    """Prune, fine-tune and int8-convert a Keras model once per sparsity; return the written variants.
+
+    `sparsities` are fractions: for ``magnitude`` of weights zeroed in each pruned layer, for ``channel``
+    of filters/units removed from each hidden Conv2D/Dense (0.25 keeps 75 % of the width: ``channel-75w``).
+    Files are written as ``<prefix>_<variant>.tflite`` in `out_dir` (prefix defaults to the model's stem).
+    The caller writes the manifest (`write_manifest`); `base_sha256` defaults to the Keras file's sha256.
+    Each variant is trained from the same seed, so one variant's figures do not depend on the others.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"the keras engine has no method {method!r}; choose one of {list(METHODS)}.")
+    if not sparsities:
+        raise ConfigError("no sparsities given to prune to.")
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    ds = load_dataset(dataset_npz)
+    if not base_sha256:
+        try:
+            base_sha256 = sha256_bytes(model_path.read_bytes())
+        except FileNotFoundError:
+            raise ModelError(f"Keras model {str(model_path)!r} does not exist.") from None
+    prefix = prefix or model_path.stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variants = []
+    for sparsity in sparsities:
+        set_seed(seed)
+        model = load_keras_model(model_path)
+        name = variant_name(method, sparsity)
+        log.info("keras engine: %s (%s, %d epochs)", name, method, epochs)
+        if method == "magnitude":
+            pruned, not_pruned = magnitude_prune(
+                model, ds, sparsity, epochs=epochs, schedule=schedule, batch_size=batch_size
+            )
+        else:
+            pruned, not_pruned = channel_prune(model, ds, 1.0 - sparsity, epochs=epochs, batch_size=batch_size)
+        data = convert_int8(pruned, ds.x_train if len(ds.x_train) else ds.x_test)
+        path = out_dir / f"{prefix}_{name}.tflite"
+        path.write_bytes(data)
+        accuracy = litert_accuracy(data, ds.x_test, _labels(ds.y_test)) if len(ds.x_test) else None
+        variant = describe(
+            data,
+            path,
+            name=name,
+            method=method,
+            engine="keras",
+            scope="layer" if method == "magnitude" else None,
+            target_sparsity=float(sparsity),
+            accuracy=accuracy,
+            n_test=len(ds.x_test),
+            command=command,
+            base_sha256=base_sha256,
+            not_pruned=not_pruned,
+        )
+        variants.append(replace(variant, dataset=Path(dataset_npz)))
+    return variants
