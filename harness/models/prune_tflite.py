@@ -469,7 +469,7 @@ def _with_accuracy(variant: ModelVariant, dataset: str | Path | None) -> ModelVa
     ev = evaluate(variant.path, dataset)
     return replace(
         variant,
-        accuracy=ev.accuracy,
+        accuracy=None if ev.accuracy is None else round(ev.accuracy, 4),
         accuracy_method=f"top-1 on x_test/y_test ({ev.samples} samples), {ev.accuracy_runtime}",
         dataset=Path(dataset),
     )
