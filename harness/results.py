@@ -66,7 +66,9 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
                 estimated=bool(ok["estimated"].any()),
             )
         out.append(row)
-    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    # Devices in name order, variants in the order they were first measured (the plan's order).
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS).sort_values(
+        ["run_id", "device_name"], kind="stable", ignore_index=True)
 
 
 def _median(series: pd.Series) -> float | None:

@@ -13,9 +13,13 @@ import sqlalchemy as sa
 
 from harness import results
 from harness.config import load_config
+from harness.models.zoo import EXAMPLE_DIR
 from harness.store import Store
 from harness.sweep import run_sweep
 from tests.conftest import run_bench, write_config
+
+#: One plain model keeps the plan small: 1 variant × 2 devices × repeats.
+DENSE = EXAMPLE_DIR / "digits_dense.tflite"
 
 FAKE_SWEEP = """
 [store]
@@ -35,7 +39,7 @@ latency_us = 400.0
 seconds_per_run = {seconds}
 
 [sweep]
-models = ["example:digits"]
+models = ["{model}"]
 repeats = {repeats}
 iterations = 20
 warmup = 1
@@ -44,7 +48,8 @@ accuracy_samples = 10
 
 
 def fake_config(workdir: Path, *, seconds: float = 0.0, repeats: int = 2, extra_a: str = "") -> Path:
-    return write_config(workdir / "bench.toml", FAKE_SWEEP.format(seconds=seconds, repeats=repeats, extra_a=extra_a))
+    text = FAKE_SWEEP.format(seconds=seconds, repeats=repeats, extra_a=extra_a, model=DENSE)
+    return write_config(workdir / "bench.toml", text)
 
 
 def cells_in_db(db: Path, run_id: str | None = None) -> list[tuple]:
@@ -71,7 +76,7 @@ def test_every_cell_is_stored_with_its_figures(workdir: Path) -> None:
 
 
 def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(workdir: Path) -> None:
-    config = load_config(fake_config(workdir, extra_a='fail_models = ["dense"]'))
+    config = load_config(fake_config(workdir, extra_a='fail_models = ["digits_dense"]'))
     outcome = run_sweep(config)
     assert outcome.cells_failed == 2 and outcome.cells_ok == 2 and outcome.status == "complete"
     cells = results.load(outcome.run_id, config.store.url)
@@ -81,7 +86,7 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(workdir: Path) -> None
 
 
 def test_fail_fast_stops_after_the_first_failure(workdir: Path) -> None:
-    config = load_config(fake_config(workdir, repeats=4, extra_a='fail_models = ["dense"]'))
+    config = load_config(fake_config(workdir, repeats=4, extra_a='fail_models = ["digits_dense"]'))
     outcome = run_sweep(config, fail_fast=True)
     assert outcome.status == "stopped"
     assert outcome.cells_ok + outcome.cells_failed < outcome.cells_total
@@ -98,7 +103,7 @@ def test_a_device_that_does_not_open_fails_each_of_its_cells_by_name(workdir: Pa
 
 
 def test_resume_skips_committed_cells_and_retries_failed_ones_on_request(workdir: Path) -> None:
-    config = load_config(fake_config(workdir, extra_a='fail_models = ["dense"]'))
+    config = load_config(fake_config(workdir, extra_a='fail_models = ["digits_dense"]'))
     first = run_sweep(config)
     before = cells_in_db(workdir / "bench.db")
     again = run_sweep(config, resume=first.run_id)
