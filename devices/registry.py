@@ -39,7 +39,9 @@ class DriverSpec:
 #: kind -> module holding DRIVER. Order is the order of the default sweep's devices.
 BUILTIN_DRIVERS: dict[str, str] = {
     "local": "devices.local",
+    "sim": "devices.sim",
     "fake": "devices.fake",
+    "serial": "devices.mcu.driver",
 }
 
 _extra: dict[str, DriverSpec] = {}
