@@ -8,11 +8,12 @@ them and exits 2. `prune_command` is a plain function so harness/cli.py can regi
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +23,7 @@ from harness.errors import ConfigError
 from harness.models.evaluate import KERNELS, evaluate
 from harness.models.inspect import ModelReport, inspect_model
 from harness.models.prune_tflite import prune_family
-from harness.models.variant import ModelVariant
+from harness.models.variant import ModelVariant, write_manifest
 
 models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
@@ -35,7 +36,12 @@ PruneEngine = Callable[..., list[ModelVariant]]
 
 
 def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: Sequence[float], scope: str,
-                  **kwargs: Any) -> list[ModelVariant]:
+                  *, command: str | None = None, dataset: Path | None = None) -> list[ModelVariant]:
+    """Adapter to harness.models.keras_prune.prune_keras: one call per method, then the manifest."""
+    if dataset is None:
+        raise ConfigError("--engine keras fine-tunes, so it needs --data with x_train/y_train and x_test/y_test.")
+    if scope != "layer":
+        raise ConfigError("--engine keras prunes per layer only; drop --scope global.")
     # Imported on use: it needs the optional `train` extra (TensorFlow), which most installs lack.
     try:
         from harness.models.keras_prune import prune_keras
@@ -44,7 +50,11 @@ def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: 
             f"--engine keras is not available here ({exc}).",
             hint="Install the train extra: pip install 'hilbench[train]' (see docs for the install order).",
         ) from None
-    return prune_keras(src, out_dir, methods=methods, sparsities=sparsities, scope=scope, **kwargs)
+    variants = [v for method in methods
+                for v in prune_keras(src, dataset, out_dir, method=method, sparsities=sparsities, command=command)]
+    rel = os.path.relpath(Path(dataset).resolve(), Path(out_dir).resolve())
+    write_manifest(Path(out_dir) / "manifest.json", variants, dataset=rel)
+    return variants
 
 
 PRUNE_ENGINES: dict[str, PruneEngine] = {"tflite": prune_family, "keras": _keras_engine}
