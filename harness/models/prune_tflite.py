@@ -186,16 +186,20 @@ def prune_family(
             name = f"{src.stem}-{method}-{scope}-{round(s * 100):02d}"
             dst = out_dir / f"{name}.tflite"
             _check_not_input(src, dst)
-            plans.append((name, dst, method, s, prune_bytes(mf, method=method, sparsity=s, scope=scope)))
+            result = prune_bytes(mf, method=method, sparsity=s, scope=scope)
+            # Inspecting (and the arena search, which runs the model in TFLM) before writing means a
+            # model TFLM cannot run fails here, with nothing on disk.
+            plans.append((name, dst, method, s, result, inspect_bytes(result.data, dst, arena=arena)))
+    original = _original(mf, base_dst, command, arena)
     out_dir.mkdir(parents=True, exist_ok=True)
-    variants = [_original(mf, base_dst, command, arena)]
-    for name, dst, method, s, result in plans:
-        report = inspect_bytes(result.data, dst, arena=arena)
+    if not (base_dst.exists() and os.path.samefile(mf.path, base_dst)):
+        _write_atomic(base_dst, mf.data)
+    variants = [_with_accuracy(original, dataset)]
+    for name, dst, method, s, result, report in plans:
         _write_atomic(dst, result.data)
         variant = _variant(name, dst, mf, result, report, method, scope, s, command)
         variants.append(_with_accuracy(variant, dataset))
         log.info("wrote %s (measured sparsity %.3f)", dst, result.measured_sparsity)
-    variants[0] = _with_accuracy(variants[0], dataset)
     rel = os.path.relpath(Path(dataset).resolve(), out_dir.resolve()) if dataset else None
     write_manifest(out_dir / "manifest.json", variants, dataset=rel)
     return variants
@@ -429,9 +433,7 @@ def _variant(
 
 
 def _original(mf: ModelFile, dst: Path, command: str | None, arena: bool) -> ModelVariant:
-    """The unpruned model as the family's baseline, copied beside its variants."""
-    if not (dst.exists() and os.path.samefile(mf.path, dst)):
-        _write_atomic(dst, mf.data)
+    """The unpruned model as the family's baseline, described as it will sit beside its variants."""
     report = inspect_bytes(mf.data, dst, arena=arena)
     return ModelVariant(
         name=mf.path.stem,
