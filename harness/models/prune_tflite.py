@@ -222,7 +222,8 @@ def find_targets(
         weight = op.Inputs(1)
         if opname not in PRUNABLE_AXES:
             if opname in _WEIGHTED_OPS and weight >= 0:
-                not_pruned.append(f"{layer_name(graph, 0, i, opname, weight)} ({opname}): not prunable here")
+                layer = layer_name(graph, 0, i, opname, weight)
+                not_pruned.append(f"{layer} ({opname}): post-training pruning covers {_COVERED} only")
             continue
         name = layer_name(graph, 0, i, opname, weight)
         seen.append(name)
@@ -255,6 +256,7 @@ def find_targets(
     return list(by_buffer.values()), not_pruned
 
 
+_COVERED = "CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED"
 _WEIGHTED_OPS = {"TRANSPOSE_CONV", "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM", "BATCH_MATMUL"}
 
 
