@@ -306,6 +306,10 @@ def fit(model: Any, ds: Dataset, epochs: int, *, batch_size: int = 32, callbacks
 SCHEDULES = ("polynomial", "constant")
 
 
+def _has_kernel(layer: Any) -> bool:
+    return any(key in w.name for w in layer.weights for key in ("kernel", "embeddings"))
+
+
 def magnitude_prune(
     model: Any,
     ds: Dataset,
@@ -331,14 +335,16 @@ def magnitude_prune(
     epochs = max(1, epochs)
     steps_per_epoch = int(np.ceil(len(ds.x_train) / batch_size))
     frequency = max(1, min(10, steps_per_epoch))
-    ramp_epochs = max(1, epochs - 1)
-    # The final sparsity is only applied on a pruning step, so the ramp must end on one.
-    end_step = max(frequency, (ramp_epochs * steps_per_epoch // frequency) * frequency)
-    if schedule == "polynomial":
+    last_step = epochs * steps_per_epoch - 1
+    # The final sparsity is applied only on a pruning step the run actually reaches: the ramp must end
+    # on a multiple of the frequency, no later than the last step.
+    end_step = min(max(1, epochs - 1) * steps_per_epoch, last_step) // frequency * frequency
+    if schedule == "polynomial" and end_step > 0:
         sched = sk.PolynomialDecay(
             initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step, frequency=frequency
         )
     else:
+        # Also the fallback for runs too short to ramp: prune to the target from step 0.
         sched = sk.ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
 
     not_pruned: list[str] = []
@@ -347,7 +353,8 @@ def magnitude_prune(
         try:
             return sk.prune_low_magnitude(layer, pruning_schedule=sched)
         except ValueError:
-            if layer.weights:
+            # Normalisation layers have no kernel to prune (and fold into the conv on conversion).
+            if _has_kernel(layer):
                 not_pruned.append(f"{layer.name}: {type(layer).__name__}, not supported by TF-MOT")
             return layer
 
@@ -357,7 +364,7 @@ def magnitude_prune(
         # TF-MOT wraps some layers (DepthwiseConv2D) without pruning anything in them. Its wrapper class
         # is not public API, so recognise it by the attributes it has.
         inner = getattr(layer, "layer", None)
-        if inner is not None and inner.weights and not getattr(layer, "prunable_weights", True):
+        if inner is not None and _has_kernel(inner) and not getattr(layer, "prunable_weights", True):
             not_pruned.append(f"{inner.name}: {type(inner).__name__}, TF-MOT leaves its weights dense")
     compile_for_finetune(pruned, learning_rate)
     fit(pruned, ds, epochs, batch_size=batch_size, callbacks=[sk.UpdatePruningStep()])
