@@ -389,7 +389,8 @@ def _chain(model: Any) -> list[Any]:
         if len(flat) != 1 or (prev is not None and names != {prev.name}):
             raise ModelError(
                 f"channel pruning needs a plain chain of layers, but {layer.name!r} "
-                f"({type(layer).__name__}) has inputs {sorted(str(n) for n in names)}.",
+                f"({type(layer).__name__}) is fed by {sorted(str(n) for n in names)}, "
+                f"not only by the layer before it ({getattr(prev, 'name', 'the input')!r}).",
                 hint="Use --method magnitude for models with branches or residual connections.",
             )
     return layers
