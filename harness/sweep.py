@@ -143,7 +143,7 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
                                                          thread_name_prefix="lane") as pool:
         for name, dev in devices.items():
             observer.lane_started(name, len(todo[name]))
-            pool.submit(_lane, dev, todo[name], inputs, timing, events, stop)
+            pool.submit(_lane, dev, todo[name], inputs, timing, events, stop, fail_fast)
         open_lanes = len(devices)
         while open_lanes:
             kind, device, payload = events.get()
@@ -158,8 +158,6 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
                     ok += 1
                 else:
                     failed += 1
-                    if fail_fast:
-                        stop.set()
                 observer.cell_finished(device, row)
             elif kind == "done":
                 open_lanes -= 1
@@ -168,7 +166,7 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
 
 
 def _lane(dev: DeviceConfig, cells: list[Cell], inputs: dict[str, CellInputs], timing: Timing,
-          events: queue.Queue, stop: threading.Event) -> None:
+          events: queue.Queue, stop: threading.Event, fail_fast: bool) -> None:
     try:
         device = registry.create(dev.name, dev.kind, dev.settings)
         try:
@@ -186,7 +184,10 @@ def _lane(dev: DeviceConfig, cells: list[Cell], inputs: dict[str, CellInputs], t
                 if stop.is_set():
                     break
                 events.put(("started", dev.name, cell.key))
-                events.put(("cell", dev.name, measure_cell(device, cell, inputs[cell.variant.sha256], timing)))
+                row = measure_cell(device, cell, inputs[cell.variant.sha256], timing)
+                events.put(("cell", dev.name, row))
+                if fail_fast and row["status"] != "ok":
+                    stop.set()  # here, not in the writer: a fast lane would outrun the writer's reaction
         finally:
             device.close()
     except Exception:
