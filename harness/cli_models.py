@@ -13,7 +13,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,7 +36,8 @@ PruneEngine = Callable[..., list[ModelVariant]]
 
 
 def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: Sequence[float], scope: str,
-                  *, command: str | None = None, dataset: Path | None = None) -> list[ModelVariant]:
+                  *, command: str | None = None, dataset: Path | None = None,
+                  epochs: int | None = None) -> list[ModelVariant]:
     """Adapter to harness.models.keras_prune.prune_keras: one call per method, then the manifest."""
     if dataset is None:
         raise ConfigError("--engine keras fine-tunes, so it needs --data with x_train/y_train and x_test/y_test.")
@@ -51,13 +52,15 @@ def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: 
             hint="Install the train extra: pip install 'hilbench[train]' (see docs for the install order).",
         ) from None
     variants = [v for method in methods
-                for v in prune_keras(src, dataset, out_dir, method=method, sparsities=sparsities, command=command)]
+                for v in prune_keras(src, dataset, out_dir, method=method, sparsities=sparsities, command=command,
+                                     **({"epochs": epochs} if epochs is not None else {}))]
     rel = os.path.relpath(Path(dataset).resolve(), Path(out_dir).resolve())
     write_manifest(Path(out_dir) / "manifest.json", variants, dataset=rel)
     return variants
 
 
 PRUNE_ENGINES: dict[str, PruneEngine] = {"tflite": prune_family, "keras": _keras_engine}
+FINE_TUNING_ENGINES = ("keras",)
 
 
 @models_app.command("inspect")
@@ -105,13 +108,20 @@ def prune_command(
     scope: Annotated[str, typer.Option(help="layer | global (magnitude only)")] = "layer",
     engine: Annotated[str, typer.Option(help=f"{' | '.join(PRUNE_ENGINES)}")] = "tflite",
     data: Annotated[Path | None, typer.Option("--data", help=".npz to record each variant's accuracy")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="fine-tuning epochs (--engine keras)")] = None,
 ) -> None:
     """Write a family of pruned variants and a manifest the sweep can measure."""
     fn = PRUNE_ENGINES.get(engine)
     if fn is None:
         raise ConfigError(f"unknown pruning engine {engine!r}; use one of {', '.join(PRUNE_ENGINES)}.")
+    training: dict[str, Any] = {}
+    if epochs is not None:
+        if engine not in FINE_TUNING_ENGINES:
+            raise ConfigError(f"--epochs applies to fine-tuning engines ({', '.join(FINE_TUNING_ENGINES)}), "
+                              f"not to --engine {engine}.")
+        training["epochs"] = epochs
     command = "bench prune " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    variants = fn(model, out, list(method), list(sparsity), scope, command=command, dataset=data)
+    variants = fn(model, out, list(method), list(sparsity), scope, command=command, dataset=data, **training)
     _print_variants(variants, out / "manifest.json")
 
 
