@@ -145,12 +145,7 @@ class SimDevice(McuDevice):
     def open(self) -> None:
         self._sim = SimProcess(self.name, self.sim_settings, self.log)
         self._url = self._sim.start()
-        try:
-            super().open()
-        except BaseException:
-            self._sim.stop()
-            self._sim = None
-            raise
+        super().open()  # on failure it calls self.close(), which stops the simulator
 
     def close(self) -> None:
         try:

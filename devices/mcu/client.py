@@ -29,6 +29,7 @@ from devices.mcu.framing import BadFrame, Frame, FrameDecoder, crc32, encode_fra
 from harness.errors import DeviceError, DeviceTimeoutError
 
 TAIL_BYTES = 48
+MIN_CHUNK = 128
 BANNER_TIMEOUT_S = 5.0
 
 
@@ -91,6 +92,8 @@ class McuClient:
         self._seq = 0
         self._tail = bytearray()
         self._flushed = False
+        # Frames that arrived in the same read as the one a caller wanted, kept for the next poll.
+        self._backlog: list[Frame | BadFrame] = []
 
     # --- low level ----------------------------------------------------------------------------
 
@@ -133,6 +136,9 @@ class McuClient:
 
     def poll(self, deadline: float) -> list[Frame | BadFrame]:
         """Whatever frames complete before `deadline` (returns early as soon as any do)."""
+        if self._backlog:
+            items, self._backlog = self._backlog, []
+            return items
         while True:
             try:
                 waiting = self.link.in_waiting
@@ -198,7 +204,8 @@ class McuClient:
         attempts = 0
         while True:
             retransmit = False
-            for item in self.poll(deadline):
+            items = self.poll(deadline)
+            for i, item in enumerate(items):
                 if isinstance(item, BadFrame):
                     retransmit = True
                     continue
@@ -210,6 +217,7 @@ class McuClient:
                         deadline = time.monotonic() + per_attempt
                     continue
                 if item.is_response and item.seq == seq and item.cmd == cmd:
+                    self._backlog.extend(items[i + 1 :])
                     if check and item.status != m.Status.OK:
                         self.raise_status(item, step)
                     return item
@@ -289,8 +297,10 @@ class McuClient:
         self.request(m.Cmd.RESET, step="reset")
         deadline = time.monotonic() + BANNER_TIMEOUT_S
         while time.monotonic() < deadline:
-            for item in self.poll(deadline):
+            items = self.poll(deadline)
+            for i, item in enumerate(items):
                 if isinstance(item, Frame) and item.is_event and item.cmd == m.Cmd.HELLO:
+                    self._backlog.extend(items[i + 1 :])
                     return self.hello()
         raise DeviceTimeoutError(self.device, "reset", f"no HELLO banner within {BANNER_TIMEOUT_S} s; {self.tail()}.")
 
@@ -302,10 +312,11 @@ class McuClient:
         begin = self.request(m.Cmd.UPLOAD_BEGIN, struct.pack("<II", size, crc32(model)), step="upload")
         r = m.Reader(begin.payload)
         resume, max_chunk = r.unpack("IH")
-        chunk = max(1, min(max_chunk, info.max_payload - 4, self.chunk_limit or max_chunk))
+        full_chunk = chunk = max(1, min(max_chunk, info.max_payload - 4, self.chunk_limit or max_chunk))
         window = max(1, min(info.rx_window, self.window_limit or info.rx_window))
         per_attempt = self.timeout + self._wire_s(window * (chunk + 40))
-        budget = self.retries + size // 4096
+        budget = self.retries + -(-size // chunk)
+        clean = 0
         acked = min(resume, size)
         next_off = acked
         inflight: dict[int, int] = {}  # seq -> epoch it was sent in
@@ -342,6 +353,9 @@ class McuClient:
                 if mark > acked:
                     acked = min(mark, size)
                     deadline = time.monotonic() + per_attempt
+                    clean += 1
+                    if clean >= 8 and chunk < full_chunk:
+                        chunk, clean = min(full_chunk, chunk * 2), 0
                     if progress:
                         progress(acked, size)
             if time.monotonic() >= deadline:
@@ -355,7 +369,9 @@ class McuClient:
                         f"upload stuck at byte {acked} of {size} after {rewinds} rewinds; {self.tail()}.",
                         hint="The link loses too much; lower the baud rate or check the cable.",
                     )
-                self.log.info("upload rewinding to byte %d (rewind %d)", acked, rewinds)
+                # A noisy line loses long frames first: halve the chunk, regrow it after clean acks.
+                chunk, clean = max(MIN_CHUNK, chunk // 2), 0
+                self.log.info("upload rewinding to byte %d (rewind %d, chunk now %d)", acked, rewinds, chunk)
                 epoch += 1
                 inflight.clear()
                 next_off = acked
@@ -363,7 +379,7 @@ class McuClient:
                 deadline = time.monotonic() + per_attempt
             next_off = max(next_off, acked)
         self.request(m.Cmd.UPLOAD_END, step="upload")
-        return UploadResult(size, resume, time.monotonic() - t0, rewinds, chunk, window)
+        return UploadResult(size, resume, time.monotonic() - t0, rewinds, full_chunk, window)
 
     def allocate(self, arena_limit: int = 0) -> m.Allocation:
         frame = self.request(m.Cmd.ALLOCATE, struct.pack("<I", arena_limit), step="allocate")
