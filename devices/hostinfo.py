@@ -1,4 +1,4 @@
-"""What a Linux host says about itself: CPU, frequency governor, memory of this process.
+"""What a Linux host says about itself: CPU model, cores, frequency governors.
 
 Everything is best effort: a field the kernel does not expose is None, never a guess.
 """
@@ -34,24 +34,6 @@ def governors() -> dict[str, str]:
         if gov:
             out[cpu.name] = gov
     return out
-
-
-def status_kib(field: str) -> int | None:
-    """A field of /proc/self/status in KiB (VmRSS, VmHWM)."""
-    for line in (_read("/proc/self/status") or "").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so a later VmHWM is the peak since now."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def host_summary() -> dict[str, object]:
