@@ -28,6 +28,7 @@ def device() -> Device:
 def test_local_reports_every_latency_after_warmup(device: Device) -> None:
     deployment = device.deploy(binary(SHARED_MODELS / "micro_speech_quantized.tflite"))
     assert deployment.load_time_ms is not None and deployment.load_time_ms > 0
+    assert deployment.ram_bytes and deployment.ram_bytes > 0 and "fresh process" in deployment.details["ram_method"]
     result = device.run(RunSpec(warmup=3, iterations=25))
     assert result.latency_ns.shape == (25,) and (result.latency_ns > 0).all()
     assert result.source == "measured" and "perf_counter_ns" in result.timing_method
