@@ -94,6 +94,9 @@ class McuClient:
         self._flushed = False
         # Frames that arrived in the same read as the one a caller wanted, kept for the next poll.
         self._backlog: list[Frame | BadFrame] = []
+        # pyserial's socket:// `in_waiting` says only 0 or 1, so reading `in_waiting` bytes there would
+        # cost one syscall per byte; such links get a non-blocking drain after the first byte instead.
+        self._inexact_waiting = type(link).__module__.endswith("protocol_socket")
 
     # --- low level ----------------------------------------------------------------------------
 
@@ -143,6 +146,8 @@ class McuClient:
             try:
                 waiting = self.link.in_waiting
                 data = self.link.read(waiting or 1)
+                if data and self._inexact_waiting:
+                    data += self._drain()
             except (serial.SerialException, OSError) as exc:
                 raise DeviceError(self.device, "read", f"link read failed: {exc}") from None
             if data:
@@ -161,6 +166,14 @@ class McuClient:
                     return items
             if time.monotonic() >= deadline:
                 return []
+
+    def _drain(self) -> bytes:
+        old = self.link.timeout
+        self.link.timeout = 0
+        try:
+            return self.link.read(65536)
+        finally:
+            self.link.timeout = old
 
     def tail(self) -> str:
         pending = self.decoder.pending()
