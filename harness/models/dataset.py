@@ -93,7 +93,7 @@ def load_dataset(
         if samples < 1:
             raise DatasetError(f"samples must be at least 1 (got {samples}).")
         x, labels = x[:samples], labels[:samples]
-    return Dataset(path=path, split=split, x=_quantize(path, x_key, x, spec), y=labels)
+    return Dataset(path=path, split=split, x=quantize(x, spec, source=path, key=x_key), y=labels)
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -129,7 +129,9 @@ def _labels(path: Path, key: str, y: np.ndarray, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _quantize(path: Path, key: str, x: np.ndarray, spec: InputSpec) -> np.ndarray:
+def quantize(x: np.ndarray, spec: InputSpec, *, source: Path, key: str = "x") -> np.ndarray:
+    """Fit real-valued inputs to the model input (int8 inputs pass through); errors name `source`."""
+    path = source
     if x.dtype == spec.dtype:  # int8 for an int8 model: already quantized
         return np.ascontiguousarray(x)
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):

@@ -161,28 +161,16 @@ def convert_int8(model: Any, representative: np.ndarray, *, samples: int = 200) 
 
 
 def litert_accuracy(model: bytes | str | Path, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy with LiteRT's reference kernels (what TFLM's kernels agree with on argmax)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    """Top-1 accuracy with LiteRT's reference kernels, inputs quantized the way the sweep does."""
+    from harness.models.dataset import input_spec, quantize
+    from harness.models.evaluate import litert_outputs
+    from harness.models.tflite_file import parse_model
 
-    data = Path(model).read_bytes() if isinstance(model, str | Path) else model
-    interp = Interpreter(
-        model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-    )
-    inp = interp.get_input_details()[0]
-    interp.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
-    scale, zero = inp["quantization"]
-    if inp["dtype"] in (np.int8, np.uint8) and scale:
-        info = np.iinfo(inp["dtype"])
-        q = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-    else:
-        q = x.astype(inp["dtype"])
-    interp.set_tensor(inp["index"], q)
-    interp.invoke()
-    pred = np.argmax(interp.get_tensor(out["index"]), axis=-1)
-    return float(np.mean(pred == y))
+    path = Path(model) if isinstance(model, str | Path) else Path("<converted model>")
+    data = path.read_bytes() if isinstance(model, str | Path) else model
+    samples = quantize(x, input_spec(parse_model(data, path)), source=path)
+    outputs = litert_outputs(data, samples, kernels="reference")
+    return float(np.mean(outputs.reshape(len(samples), -1).argmax(axis=1) == y))
 
 
 # ---------------------------------------------------------------------------------- what the int8 file holds
