@@ -42,6 +42,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "sim": "devices.sim",
     "fake": "devices.fake",
     "serial": "devices.mcu.driver",
+    "ssh": "devices.ssh",
 }
 
 _extra: dict[str, DriverSpec] = {}
