@@ -143,7 +143,7 @@ def _passphrase(auth: Auth, device: str) -> str | None:
     return value
 
 
-def _login(hop: Hop, auth: Auth, *, sock: Any, timeout: float, device: str) -> paramiko.SSHClient:
+def login(hop: Hop, auth: Auth, *, sock: Any, timeout: float, device: str) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     if auth.known_hosts.exists():
         client.load_host_keys(str(auth.known_hosts))
@@ -205,7 +205,7 @@ def connect(target: Target, auth: Auth, *, timeout: float, attempts: int, keepal
                 if clients:  # tunnel to this hop through the previous one, as ProxyJump does
                     sock = clients[-1].get_transport().open_channel(  # type: ignore[union-attr]
                         "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout)
-                clients.append(_login(hop, auth, sock=sock, timeout=timeout, device=device))
+                clients.append(login(hop, auth, sock=sock, timeout=timeout, device=device))
             board = clients.pop()
             if keepalive:
                 board.get_transport().set_keepalive(keepalive)  # type: ignore[union-attr]

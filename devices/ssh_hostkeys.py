@@ -60,13 +60,21 @@ class RecordingRejectPolicy(paramiko.MissingHostKeyPolicy):
         raise UnknownHost(hostname, key)
 
 
-def fetch_host_key(hostname: str, port: int, *, timeout: float, sock: Any = None) -> paramiko.PKey:
-    """The key a server presents, from a key exchange without authentication (nothing is trusted here)."""
+def fetch_host_key(hostname: str, port: int, *, timeout: float, sock: Any = None,
+                   preferred: list[str] | None = None) -> paramiko.PKey:
+    """The key a server presents, from a key exchange without authentication (nothing is trusted here).
+
+    Key types in `preferred` (those already recorded) are asked for first, as a real login would.
+    """
     own_sock = sock is None
     if own_sock:
         sock = socket.create_connection((hostname, port), timeout=timeout)
     transport = paramiko.Transport(sock)
     try:
+        if preferred:
+            options = transport.get_security_options()
+            options.key_types = [*(t for t in options.key_types if t in preferred),
+                                 *(t for t in options.key_types if t not in preferred)]
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     finally:

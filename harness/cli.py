@@ -183,46 +183,6 @@ def show(
 
 
 @app.command()
-def devices(
-    config_path: ConfigOpt = None,
-    probe: Annotated[bool, typer.Option("--probe", help="open each device and show what it reports")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """List the configured devices (or the defaults) and, with --probe, what each one is."""
-    config = resolve_config(config_path)
-    listing = []
-    for dev in config.devices:
-        entry: dict[str, Any] = {"name": dev.name, "kind": dev.kind, "settings": dev.settings}
-        if probe:
-            entry.update(_probe(dev))
-        listing.append(entry)
-    if as_json:
-        console.print_json(json.dumps(listing, default=str))
-        return
-    for entry in listing:
-        console.print(f"[bold]{entry['name']}[/] ({entry['kind']}) {entry['settings'] or ''}")
-        if "error" in entry:
-            console.print(f"  [red]{entry['error']}")
-        elif "info" in entry:
-            for key, value in entry["info"].items():
-                console.print(f"  {key}: {value}")
-    unused = [k for k in registry.kinds() if k not in {d.kind for d in config.devices}]
-    if unused and not as_json:
-        console.print(f"other kinds: {', '.join(unused)}")
-
-
-def _probe(dev: DeviceConfig) -> dict[str, Any]:
-    device = registry.create(dev.name, dev.kind, dev.settings)
-    try:
-        device.open()
-        return {"info": device.info().as_dict()}
-    except BenchError as exc:
-        return {"error": str(exc)}
-    finally:
-        device.close()
-
-
-@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="where to write it")] = Path(DEFAULT_CONFIG_NAME),
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
@@ -235,7 +195,10 @@ def init(
 
 
 def _mount_optional_commands() -> None:
-    """Model tooling lives in its own module; the main CLI only mounts it."""
+    """Device listing/trust and model tooling live in their own modules; the main CLI only mounts them."""
+    from harness.cli_devices import devices_app
+
+    app.add_typer(devices_app, name="devices")
     try:
         from harness import cli_models
     except ImportError:

@@ -1,0 +1,194 @@
+"""A Linux board over SSH, played by this machine behind a real OpenSSH server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices import registry
+from devices.agent import AGENT_FILES
+from devices.registry import DriverSpec
+from devices.ssh import SshDevice, SshSettings
+from devices.ssh_connect import Auth, resolve
+from devices.ssh_trust import trust
+from harness import results
+from harness.config import parse_config
+from harness.errors import ConfigError, DeviceError
+from harness.models.zoo import EXAMPLE_DIR
+from harness.sweep import run_sweep
+from tests.conftest import run_bench, write_config
+from tests.ssh_fixtures import SSH_KEYGEN, SshServer, sshd, write_known_hosts
+
+__all__ = ["sshd"]  # the session fixture, imported so pytest finds it here
+
+DENSE = EXAMPLE_DIR / "digits_dense.tflite"
+
+
+def _config(tmp: Path, server: SshServer, models: list[str], *, repeats: int = 1, **device: Any) -> Any:
+    doc = {
+        "store": {"url": f"sqlite:///{tmp / 'bench.db'}"},
+        "devices": [server.device(**device)],
+        "sweep": {"models": models, "repeats": repeats, "iterations": 20, "warmup": 2, "accuracy_samples": 20},
+    }
+    return parse_config(doc, "test", tmp)
+
+
+def _device(server: SshServer, **settings: Any) -> SshDevice:
+    entry = server.device(**settings)
+    name, _ = entry.pop("name"), entry.pop("kind")
+    return SshDevice(name, SshSettings(**entry))
+
+
+# --- the story: a sweep of the bundled family over SSH ----------------------------------------------
+
+def test_a_sweep_over_ssh_stores_every_variant_with_its_provenance(sshd: SshServer, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd, ["example:digits"])
+    outcome = run_sweep(config)
+    assert outcome.cells_failed == 0 and outcome.status == "complete", outcome
+    cells = results.load(outcome.run_id, config.store.url)
+    assert len(cells) >= 9 and set(cells["status"]) == {"ok"}
+    for _, cell in cells.iterrows():
+        details = cell["details"]
+        assert len(cell["latency_ns"]) == 20 and cell["latency_source"] == "measured"
+        assert cell["ram_bytes"] is not None and details["peak_rss_bytes"] > 0
+        assert {"thermal_before", "thermal_after"} <= details.keys()
+        assert details["runtime"] == "ai-edge-litert" and details["runtime_version"]
+        assert cell["accuracy_n"] == 20 and 0.0 <= cell["accuracy"] <= 1.0
+    assert cells.set_index("variant_name").loc["dense", "accuracy"] >= 0.8  # outputs came back intact
+    assert set(cells["runtime"]) == {"ai-edge-litert"}  # the device snapshot: the board's identity
+    assert sshd.remote_leftovers() == []
+
+
+# --- host keys: strict by default --------------------------------------------------------------------
+
+def test_an_unknown_host_is_refused_with_its_fingerprint_and_the_trust_command(sshd: SshServer,
+                                                                               tmp_path: Path) -> None:
+    device = _device(sshd, known_hosts=str(tmp_path / "known_hosts"))  # no such file: nothing is known
+    with pytest.raises(DeviceError) as err:
+        device.open()
+    text = str(err.value)
+    assert "not in" in text and "SHA256:" in text and "bench devices trust pi" in text
+
+
+def test_a_changed_host_key_is_refused_loudly(sshd: SshServer, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known = tmp_path / "known_hosts"
+    write_known_hosts(known, sshd.port, other.with_suffix(".pub").read_text())
+    with pytest.raises(DeviceError, match="HOST KEY CHANGED") as err:
+        _device(sshd, known_hosts=str(known)).open()
+    assert "ssh-keygen -R" in (err.value.hint or "")
+    settings = SshSettings(**{k: v for k, v in sshd.device(known_hosts=str(known)).items()
+                              if k not in ("name", "kind")})
+    with pytest.raises(DeviceError, match="HOST KEY CHANGED"):
+        trust(settings.target("pi"), settings.auth(), device="pi", confirm=lambda _q: True)
+    assert known.read_text().count("\n") == 1  # not replaced
+
+
+def test_trust_writes_known_hosts_only_when_confirmed(sshd: SshServer, tmp_path: Path) -> None:
+    known = tmp_path / "ssh" / "known_hosts"
+    write_config(tmp_path / "bench.toml", "[[devices]]\n" + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in sshd.device(known_hosts=str(known)).items()))
+    declined = run_bench("devices", "trust", "pi", cwd=tmp_path, input="n\n", timeout=60)
+    assert declined.returncode == 1 and "SHA256:" in declined.stdout and not known.exists()
+    accepted = run_bench("devices", "trust", "pi", "--yes", cwd=tmp_path, timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"[127.0.0.1]:{sshd.port} ssh-ed25519" in known.read_text()
+    assert oct(known.stat().st_mode & 0o777) == "0o600"
+    device = _device(sshd, known_hosts=str(known))
+    device.open()
+    device.close()
+
+
+def test_secrets_in_the_config_are_refused(sshd: SshServer, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="secrets do not belong"):
+        parse_config({"devices": [sshd.device(password="hunter2")]}, "bench.toml", tmp_path)
+
+
+# --- robustness --------------------------------------------------------------------------------------
+
+class _DroppingDevice(SshDevice):
+    """The real driver, with the link cut by killing sshd's per-connection processes: once before the
+    second cell's run (recovered by the driver), and on both attempts of the third cell's (recorded as failed)."""
+
+    server: SshServer
+    runs = 0
+
+    def _run(self, spec: Any) -> Any:
+        type(self).runs += 1
+        if type(self).runs in (2, 4, 5):
+            assert self.server.drop_connections() > 0
+        return super()._run(spec)
+
+
+def test_a_dropped_connection_mid_sweep_is_recovered_or_recorded(sshd: SshServer, tmp_path: Path) -> None:
+    _DroppingDevice.server, _DroppingDevice.runs = sshd, 0
+    registry.register(DriverSpec(kind="ssh-dropping", summary="test", settings=SshSettings, create=_DroppingDevice))
+    config = _config(tmp_path, sshd, [str(DENSE)], repeats=4, kind="ssh-dropping")
+    outcome = run_sweep(config)
+    cells = results.load(outcome.run_id, config.store.url).sort_values("repeat")
+    assert list(cells["status"]) == ["ok", "ok", "failed", "ok"], list(cells["error"])
+    assert cells.iloc[1]["details"]["reconnects"] == 1
+    assert "lost again after reconnecting" in cells.iloc[2]["error"]
+    assert sshd.remote_leftovers() == []
+
+
+def test_a_hostile_model_name_and_remote_dir_reach_no_shell(sshd: SshServer, tmp_path: Path) -> None:
+    model = tmp_path / "x; touch pwned.tflite"
+    shutil.copy(DENSE, model)
+    remote = sshd.remote_dir / "r $(touch pwned) `touch pwned`; touch pwned"
+    remote.mkdir()
+    config = _config(tmp_path, sshd, [str(model)], remote_dir=str(remote))
+    outcome = run_sweep(config)
+    assert outcome.cells_ok == 1, results.load(outcome.run_id, config.store.url)["error"].tolist()
+    for where in (Path.home(), tmp_path, sshd.remote_dir, remote, Path.cwd()):
+        assert not (where / "pwned").exists(), where
+    assert list(remote.iterdir()) == []
+    remote.rmdir()
+
+
+def test_probe_shows_identity_and_runtime_or_how_to_install_one(sshd: SshServer, tmp_path: Path) -> None:
+    system_python = shutil.which("python3", path="/usr/bin")
+    assert system_python is not None
+    entries = [sshd.device("pi"), sshd.device("bare", python=system_python)]
+    write_config(tmp_path / "bench.toml", "".join(
+        "[[devices]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items()) for e in entries))
+    listing = {d["name"]: d for d in json.loads(run_bench("devices", "--probe", "--json", cwd=tmp_path).stdout)}
+    info = listing["pi"]["info"]
+    assert info["kind"] == "ssh" and info["runtime"] == "ai-edge-litert" and info["details"]["cores"] >= 1
+    assert "no TFLite runtime" in listing["bare"]["error"]
+    assert "pip install" in listing["bare"]["hint"]
+    assert sshd.remote_leftovers() == []
+
+
+def test_ssh_config_aliases_and_proxyjump_are_honoured(sshd: SshServer, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host jump\n  HostName 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key_file}\n"
+        f"Host board\n  HostName 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key_file}\n"
+        "  ProxyJump jump\n"
+    )
+    target = resolve("board", port=None, user=None, key_file=None, ssh_config=str(config), device="pi")
+    assert [h.alias for h in target.chain] == ["jump", "board"] and target.board.port == sshd.port
+    device = SshDevice("pi", SshSettings(host="board", ssh_config=str(config), known_hosts=str(sshd.known_hosts),
+                                         agent=False, python=sshd.device()["python"],
+                                         remote_dir=str(sshd.remote_dir)))
+    device.open()
+    try:
+        assert len(device._conn.jumps) == 1  # type: ignore[union-attr]
+        assert device.info().runtime == "ai-edge-litert"
+    finally:
+        device.close()
+    assert isinstance(Auth().known_hosts, Path)
+
+
+def test_the_agent_keeps_to_python_3_7_syntax() -> None:
+    agent_dir = Path(__file__).resolve().parents[1] / "devices" / "agent"
+    for name in AGENT_FILES:
+        ast.parse((agent_dir / name).read_text(), filename=name, feature_version=(3, 7))
