@@ -16,6 +16,7 @@ from devices.agent import AGENT_FILES
 from devices.registry import DriverSpec
 from devices.ssh import SshDevice, SshSettings
 from devices.ssh_connect import Auth, resolve
+from devices.ssh_loopback import SSH_KEYGEN, SshServer, write_known_hosts
 from devices.ssh_trust import trust
 from harness import results
 from harness.config import parse_config
@@ -23,7 +24,7 @@ from harness.errors import ConfigError, DeviceError
 from harness.models.zoo import EXAMPLE_DIR
 from harness.sweep import run_sweep
 from tests.conftest import run_bench, write_config
-from tests.ssh_fixtures import SSH_KEYGEN, SshServer, sshd, write_known_hosts
+from tests.ssh_fixtures import sshd
 
 __all__ = ["sshd"]  # the session fixture, imported so pytest finds it here
 

@@ -8,6 +8,7 @@ the board's own python3 (3.7+; standard library plus the TFLite runtime and the 
   load   {path}  -> load time, RSS growth and peak RSS, delegate (the file is deleted once read)
   run    {warmup, iterations, min_seconds, max_iterations, timing_input, samples}
          -> every latency after warm-up (ns), timer overhead, outputs, thermal state before/after, RSS
+  ping   -> {"ok": true} (a round trip, for measuring the link)
   quit   -> exits (and removes the working directory when hello asked for it)
 
 Every answer has "ok"; a failed request answers {"ok": false, "error": ...} and the agent keeps serving.
@@ -143,7 +144,7 @@ class Agent:
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         handler = {"hello": self.hello, "load": self.load, "run": self.run}.get(str(op))
-        if op == "quit":
+        if op in ("quit", "ping"):
             return {"ok": True}
         if handler is None:
             return {"ok": False, "error": f"unknown op {op!r}"}
