@@ -19,7 +19,7 @@ from devices.ssh_connect import Auth, resolve
 from devices.ssh_loopback import SSH_KEYGEN, SshServer, write_known_hosts
 from devices.ssh_trust import trust
 from harness import results
-from harness.config import parse_config
+from harness.config import load_config, parse_config
 from harness.errors import ConfigError, DeviceError
 from harness.models.zoo import EXAMPLE_DIR
 from harness.sweep import run_sweep
@@ -193,3 +193,9 @@ def test_the_agent_keeps_to_python_3_7_syntax() -> None:
     agent_dir = Path(__file__).resolve().parents[1] / "devices" / "agent"
     for name in AGENT_FILES:
         ast.parse((agent_dir / name).read_text(), filename=name, feature_version=(3, 7))
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "examples" / "bench.ssh.toml")
+    pi = next(d for d in config.devices if d.kind == "ssh")
+    assert SshSettings(**pi.settings).host == "raspberrypi.local"
