@@ -220,8 +220,8 @@ class SshDevice:
     # -- robustness --------------------------------------------------------------------------------
 
     def _live_session(self) -> AgentSession:
-        if self._session is None:  # an earlier timeout or loss left no agent: start a fresh one
-            self._restart()
+        if self._session is None or not self._session.running:
+            self._restart()  # an earlier timeout or loss left no agent: start a fresh one
         assert self._session is not None
         return self._session
 

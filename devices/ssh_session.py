@@ -69,6 +69,11 @@ class AgentSession:
         self._stderr: collections.deque[bytes] = collections.deque()
         self._stderr_len = 0
         self._stderr_lock = threading.Lock()
+        self._agent_pid: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._chan is not None and not self._chan.closed
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -95,24 +100,27 @@ class AgentSession:
             self._chan = chan
             threading.Thread(target=self._drain_stderr, args=(chan,), name=f"ssh-stderr-{self.device}",
                              daemon=True).start()
-            return self.request({**hello, "op": "hello", "workdir": self.workdir, "remove_workdir_at_exit": True},
-                                step="open", timeout=self.timeout)
+            answer = self.request({**hello, "op": "hello", "workdir": self.workdir,
+                                   "remove_workdir_at_exit": True}, step="open", timeout=self.timeout)
+            self._agent_pid = int(answer["pid"])
+            return answer
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise SessionLost(f"{type(exc).__name__}: {exc}") from None
 
-    def _exec(self, command: str) -> tuple[int, bytes, bytes]:
+    def _exec(self, command: str, timeout: float | None = None) -> tuple[int, bytes, bytes]:
         """Run one short command to completion, within the session timeout."""
-        chan = self.conn.transport.open_session(timeout=self.timeout)
+        timeout = timeout or self.timeout
+        chan = self.conn.transport.open_session(timeout=timeout)
         try:
-            chan.settimeout(self.timeout)
+            chan.settimeout(timeout)
             chan.exec_command(command)
             chan.shutdown_write()
             out, err = bytearray(), bytearray()
-            deadline = time.monotonic() + self.timeout
+            deadline = time.monotonic() + timeout
             while not (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()):
                 if time.monotonic() > deadline:
                     raise DeviceTimeoutError(self.device, "open", f"`{command[:80]}` did not finish within "
-                                             f"{self.timeout:.0f} s; stderr so far: {_text(bytes(err))[-500:]}")
+                                             f"{timeout:.0f} s; stderr so far: {_text(bytes(err))[-500:]}")
                 if chan.recv_ready():
                     out += chan.recv(65536)
                 elif chan.recv_stderr_ready():
@@ -172,6 +180,7 @@ class AgentSession:
         while b"\n" not in self._stdout:
             left = deadline - time.monotonic()
             if left <= 0:
+                self._kill_agent()
                 self._abandon()
                 raise DeviceTimeoutError(self.device, step, f"no answer from the agent within {timeout:.0f} s"
                                          f"{self._tail_note()}",
@@ -215,6 +224,17 @@ class AgentSession:
         time.sleep(0.05)  # let the last stderr bytes of a dying agent arrive
         tail = self.stderr_tail().strip()
         return f"; agent stderr (tail):\n{tail}" if tail else ""
+
+    def _kill_agent(self) -> None:
+        """A stuck agent would outlive its closed channel (no pty, no SIGHUP): end it by pid."""
+        if self._agent_pid is None or not self.conn.alive():
+            return
+        try:
+            status, _, err = self._exec(_command("kill", "-KILL", str(self._agent_pid)), timeout=10.0)
+            if status != 0:
+                log.warning("%s: could not stop the agent: %s", self.device, _text(err).strip())
+        except (OSError, EOFError, paramiko.SSHException, DeviceError) as exc:
+            log.warning("%s: could not stop the agent: %s", self.device, exc)
 
     def _abandon(self) -> None:
         if self._chan is not None:

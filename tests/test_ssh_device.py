@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import shutil
 import subprocess
@@ -13,14 +14,15 @@ import pytest
 
 from devices import registry
 from devices.agent import AGENT_FILES
+from devices.base import ModelBinary, RunSpec
 from devices.registry import DriverSpec
 from devices.ssh import SshDevice, SshSettings
-from devices.ssh_connect import Auth, resolve
+from devices.ssh_connect import resolve
 from devices.ssh_loopback import SSH_KEYGEN, SshServer, write_known_hosts
 from devices.ssh_trust import trust
 from harness import results
 from harness.config import load_config, parse_config
-from harness.errors import ConfigError, DeviceError
+from harness.errors import ConfigError, DeviceError, DeviceTimeoutError
 from harness.models.zoo import EXAMPLE_DIR
 from harness.sweep import run_sweep
 from tests.conftest import run_bench, write_config
@@ -140,6 +142,22 @@ def test_a_dropped_connection_mid_sweep_is_recovered_or_recorded(sshd: SshServer
     assert sshd.remote_leftovers() == []
 
 
+def test_a_step_that_overruns_its_timeout_is_stopped_and_the_next_one_runs(sshd: SshServer) -> None:
+    device = _device(sshd, command_timeout=1.0)
+    device.open()
+    try:
+        data = DENSE.read_bytes()
+        model = ModelBinary(name="dense", sha256=hashlib.sha256(data).hexdigest(), data=data)
+        device.deploy(model)
+        with pytest.raises(DeviceTimeoutError, match="no answer from the agent within 1 s"):
+            device.run(RunSpec(warmup=0, iterations=10**9))
+        device.deploy(model)
+        assert len(device.run(RunSpec(warmup=0, iterations=5)).latency_ns) == 5
+    finally:
+        device.close()
+    assert sshd.remote_leftovers() == []
+
+
 def test_a_hostile_model_name_and_remote_dir_reach_no_shell(sshd: SshServer, tmp_path: Path) -> None:
     model = tmp_path / "x; touch pwned.tflite"
     shutil.copy(DENSE, model)
@@ -186,7 +204,6 @@ def test_ssh_config_aliases_and_proxyjump_are_honoured(sshd: SshServer, tmp_path
         assert device.info().runtime == "ai-edge-litert"
     finally:
         device.close()
-    assert isinstance(Auth().known_hosts, Path)
 
 
 def test_the_agent_keeps_to_python_3_7_syntax() -> None:

@@ -61,8 +61,9 @@ class Agent:
         self.remove_workdir = bool(req.get("remove_workdir_at_exit")) and wanted is not None and \
             os.path.realpath(wanted) == os.path.realpath(self.workdir) and \
             os.path.basename(self.workdir).startswith(WORKDIR_PREFIX)
-        answer: dict[str, Any] = {"agent_version": AGENT_VERSION, "board": board.summary(), "thermal": board.thermal(),
-                  "threads": self.threads, "kernels": self.kernels, "runtime": None}
+        answer: dict[str, Any] = {"agent_version": AGENT_VERSION, "pid": os.getpid(), "board": board.summary(),
+                                  "thermal": board.thermal(), "threads": self.threads, "kernels": self.kernels,
+                                  "runtime": None}
         try:
             self.runtime = rt.find_runtime()
             answer["runtime"] = self.runtime.describe()
