@@ -25,6 +25,7 @@ from harness.errors import DeviceError, DeviceTimeoutError
 
 log = logging.getLogger(__name__)
 
+READY_LINE = b"bench-agent ready\n"  # the agent's first line (devices/agent/bench_agent.py)
 #: Made with mkdtemp on the board: unique, owner-only. The agent removes only directories so named.
 WORKDIR_PREFIX = "bench-"
 
@@ -87,11 +88,17 @@ class AgentSession:
                     f"could not start {self.python!r} on the board (exit {status}): {_text(err)[-1000:]}",
                     hint="Set the device's `python` to the board's Python 3.7+ interpreter (default python3), "
                          "and `remote_dir` to a writable directory if the board's temp dir is not.")
-            boot = json.loads(out)
-            if tuple(boot["python"]) < (3, 7):
-                raise DeviceError(self.device, "open", f"the board's Python is {boot['python']}; the agent needs 3.7+",
+            try:  # the last line: a chatty rc file on the board may print before python does
+                boot = json.loads((out.strip().splitlines() or [b"{}"])[-1])
+                version, workdir = tuple(boot["python"]), str(boot["workdir"])
+            except (ValueError, KeyError, TypeError):
+                raise DeviceError(self.device, "open", f"{self.python!r} on the board did not answer as Python 3 "
+                                  f"does: {_text(out)[-300:]!r} {_text(err)[-300:]}",
+                                  hint="Set the device's `python` to the board's Python 3.7+.") from None
+            self.workdir = workdir
+            if version < (3, 7):
+                raise DeviceError(self.device, "open", f"the board's Python is {version}; the agent needs 3.7+",
                                   hint="Point `python` at a newer interpreter.")
-            self.workdir = str(boot["workdir"])
             sftp = self._sftp_client()
             for name, data in agent_sources().items():
                 self._put(sftp, name, data)
@@ -100,6 +107,8 @@ class AgentSession:
             self._chan = chan
             threading.Thread(target=self._drain_stderr, args=(chan,), name=f"ssh-stderr-{self.device}",
                              daemon=True).start()
+            while self._read_line(chan, self.timeout, "open") != READY_LINE.rstrip(b"\n"):
+                pass  # output of the board's shell start-up files, before the agent's first line
             answer = self.request({**hello, "op": "hello", "workdir": self.workdir,
                                    "remove_workdir_at_exit": True}, step="open", timeout=self.timeout)
             self._agent_pid = int(answer["pid"])

@@ -29,6 +29,8 @@ import bench_agent_board as board
 import bench_agent_runtime as rt
 
 AGENT_VERSION = "1"
+#: First line on stdout: whatever a login shell's rc files printed before it is not ours.
+READY_LINE = b"bench-agent ready\n"
 #: The harness names working directories with this prefix; the agent removes nothing else.
 WORKDIR_PREFIX = "bench-"
 
@@ -172,6 +174,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_signal)
     out = _private_stdout()
+    out.write(READY_LINE)
     agent = Agent()
     try:
         while True:
