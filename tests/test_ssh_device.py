@@ -188,16 +188,20 @@ def test_probe_shows_identity_and_runtime_or_how_to_install_one(sshd: SshServer,
 
 def test_ssh_config_aliases_and_proxyjump_are_honoured(sshd: SshServer, tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
-    config.write_text(
+    config.write_text(  # the board is named differently from the jump host, so each needs its own key entry
         f"Host jump\n  HostName 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key_file}\n"
-        f"Host board\n  HostName 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key_file}\n"
+        f"Host board\n  HostName localhost\n  Port {sshd.port}\n  IdentityFile {sshd.key_file}\n"
         "  ProxyJump jump\n"
     )
     target = resolve("board", port=None, user=None, key_file=None, ssh_config=str(config), device="pi")
-    assert [h.alias for h in target.chain] == ["jump", "board"] and target.board.port == sshd.port
-    device = SshDevice("pi", SshSettings(host="board", ssh_config=str(config), known_hosts=str(sshd.known_hosts),
-                                         agent=False, python=sshd.device()["python"],
-                                         remote_dir=str(sshd.remote_dir)))
+    assert [h.alias for h in target.chain] == ["jump", "board"] and target.board.hostname == "localhost"
+    settings = SshSettings(host="board", ssh_config=str(config), known_hosts=str(tmp_path / "known_hosts"),
+                           agent=False, python=sshd.device()["python"], remote_dir=str(sshd.remote_dir))
+    asked: list[str] = []
+    outcomes = trust(settings.target("pi"), settings.auth(), device="pi", confirm=lambda q: asked.append(q) or True)
+    assert [o.entry for o in outcomes] == [f"[127.0.0.1]:{sshd.port}", f"[localhost]:{sshd.port}"]
+    assert all("SHA256:" in q for q in asked) and len(asked) == 2
+    device = SshDevice("pi", settings)
     device.open()
     try:
         assert len(device._conn.jumps) == 1  # type: ignore[union-attr]
