@@ -1,0 +1,263 @@
+"""Everything a report shows, read from the store once: runs, devices, variants, cells and a summary.
+
+The summary is `results.summarize` (the one pooling of repeats every view shares) plus what a report
+needs on top: a board label that stays unique when several runs are shown side by side, the
+sparsity to plot against, the series a variant belongs to, and its dense reference on the same board.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import results
+from harness.bundle import RunBundle, load_bundle
+from harness.config import DEFAULT_STORE_URL
+
+log = logging.getLogger(__name__)
+
+#: Methods that remove whole channels/filters; everything else zeroes individual weights.
+METHOD_STRUCTURE: dict[str, str] = {
+    "dense": "baseline", "original": "baseline",
+    "magnitude": "unstructured", "random": "unstructured",
+    "channel": "structured", "filter": "structured", "block": "structured",
+}
+#: How each engine made its variants, in words a reader of the report understands.
+ENGINE_LABEL: dict[str, str] = {"keras": "fine-tuned", "tflite": "post-training"}
+#: Cell `details` keys a driver sets when the board throttled during the timed window.
+THROTTLE_KEYS = ("throttled", "thermal_throttling")
+#: Coefficient of variation above which a latency figure gets a warning.
+DEFAULT_CV_THRESHOLD = 0.10
+
+
+@dataclass(frozen=True)
+class ReportWarning:
+    kind: str  # estimated | emulated | high-cv | throttled | failed | no-data
+    message: str
+    board: str | None = None
+    variant: str | None = None
+
+
+@dataclass
+class ReportData:
+    run_ids: list[str]
+    runs: pd.DataFrame
+    devices: pd.DataFrame
+    variants: pd.DataFrame
+    cells: pd.DataFrame
+    summary: pd.DataFrame
+    warnings: list[ReportWarning] = field(default_factory=list)
+    cv_threshold: float = DEFAULT_CV_THRESHOLD
+    #: board -> the warm-up counts of its successful cells (for figure captions).
+    warmups: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def has_results(self) -> bool:
+        return bool(len(self.summary)) and bool((self.summary["repeats"] > 0).any())
+
+    @property
+    def boards(self) -> list[str]:
+        return list(dict.fromkeys(self.summary["board"]))
+
+    def ok_summary(self) -> pd.DataFrame:
+        return self._ok
+
+    @cached_property
+    def _ok(self) -> pd.DataFrame:
+        # Figures ask for it dozens of times; filtering a frame each time costs seconds at scale.
+        return self.summary[self.summary["repeats"] > 0]
+
+    def boards_with_results(self) -> list[str]:
+        return list(dict.fromkeys(self.ok_summary()["board"]))
+
+
+def load_report_data(run_ids: list[str], store_url: str = DEFAULT_STORE_URL, *,
+                     cv_threshold: float = DEFAULT_CV_THRESHOLD) -> ReportData:
+    """Read the runs (raising StoreError for an unknown id) and derive the report's tables."""
+    return build_report_data(load_bundle(run_ids, store_url), cv_threshold=cv_threshold)
+
+
+def build_report_data(bundle: RunBundle, *, cv_threshold: float = DEFAULT_CV_THRESHOLD) -> ReportData:
+    """Derive the report's tables from a bundle (the store's runs, or an exported file's)."""
+    runs_df = pd.DataFrame(bundle.runs)
+    cells = bundle.cells
+    summary = results.summarize(cells) if len(cells) else pd.DataFrame(columns=results.SUMMARY_COLUMNS)
+    summary = _enrich(summary, cells, runs_df)
+    cells = _label_cells(cells, summary)
+    data = ReportData(run_ids=bundle.run_ids, runs=runs_df, devices=_devices(bundle.devices, summary, bundle.run_ids),
+                      variants=bundle.variants, cells=cells, summary=summary, cv_threshold=cv_threshold)
+    data.warnings = collect_warnings(data)
+    data.warmups = _warmups(cells)
+    return data
+
+
+def _warmups(cells: pd.DataFrame) -> dict[str, list[int]]:
+    if cells.empty:
+        return {}
+    ok = cells[cells["status"] == "ok"]
+    grouped = pd.to_numeric(ok["warmup"], errors="coerce").groupby(ok["board"]).unique()
+    return {b: sorted(int(w) for w in ws if not pd.isna(w)) for b, ws in grouped.items()}
+
+
+# --- derived columns ------------------------------------------------------------------------------
+
+def _board_labels(pairs: list[tuple[str, str]], runs_df: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """A device measured in several runs (two days, two firmware versions) gets the run's date too."""
+    runs_of: dict[str, set[str]] = {}
+    for run_id, device in pairs:
+        runs_of.setdefault(device, set()).add(run_id)
+    created = dict(zip(runs_df["id"], runs_df["created_at"], strict=True)) if len(runs_df) else {}
+    labels = {}
+    for run_id, device in pairs:
+        if len(runs_of[device]) > 1:
+            when = str(created.get(run_id, ""))[:16].replace("T", " ")
+            labels[(run_id, device)] = f"{device} @ {when or run_id}"
+        else:
+            labels[(run_id, device)] = device
+    # Two runs started in the same minute: fall back to the run id, which is unique.
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {k: (f"{k[1]} @ {k[0]}" if seen[v] > 1 else v) for k, v in labels.items()}
+
+
+def series_name(method: str | None, engine: str | None) -> str:
+    method = method or "original"
+    label = ENGINE_LABEL.get(engine or "", engine or "")
+    return f"{method} ({label})" if label and METHOD_STRUCTURE.get(method) != "baseline" else method
+
+
+def _enrich(summary: pd.DataFrame, cells: pd.DataFrame, runs_df: pd.DataFrame) -> pd.DataFrame:
+    extra_cols = ["board", "variant_sha256", "base_sha256", "params", "macs", "device_kind", "runtime",
+                  "runtime_version", "clock_hz", "structure", "series", "sparsity", "ref_p50_us", "speedup",
+                  "ref_accuracy", "accuracy_delta_pp", "ref_variant", "is_reference"]
+    if summary.empty:
+        return summary.reindex(columns=[*summary.columns, *extra_cols])
+    firsts = (cells.drop_duplicates(["run_id", "device_name", "variant_name"])
+              [["run_id", "device_name", "variant_name", "variant_sha256", "base_sha256", "params", "macs",
+                "device_kind", "runtime", "runtime_version", "clock_hz"]])
+    out = summary.merge(firsts, on=["run_id", "device_name", "variant_name"], how="left")
+    pairs = list(dict.fromkeys(zip(out["run_id"], out["device_name"], strict=True)))
+    labels = _board_labels(pairs, runs_df)
+    out["board"] = [labels[(r, d)] for r, d in zip(out["run_id"], out["device_name"], strict=True)]
+    out["structure"] = [METHOD_STRUCTURE.get(m or "original", "other") for m in out["method"]]
+    out["series"] = [series_name(m, e) for m, e in zip(out["method"], out["engine"], strict=True)]
+    out["is_reference"] = out["structure"] == "baseline"
+    params_of = dict(zip(out["variant_sha256"], out["params"], strict=True))
+    out["sparsity"] = [_effective_sparsity(r, params_of) for r in out.itertuples(index=False)]
+    return _add_references(out)
+
+
+def _effective_sparsity(row: Any, params_of: dict[str, Any]) -> float:
+    """Share of the dense model's weights that are zero or gone.
+
+    Unstructured pruning keeps every weight and zeroes some (measured sparsity says how many);
+    structured pruning removes channels, so its measured sparsity is ~0 while its parameter count
+    drops. Counting both puts the two kinds of method on one axis."""
+    measured = _float(row.measured_sparsity)
+    target = _float(row.target_sparsity)
+    own = _float(row.params)
+    base = _float(params_of.get(row.base_sha256)) if row.base_sha256 else math.nan
+    if not math.isnan(own) and not math.isnan(base) and base > 0:
+        zero = 0.0 if math.isnan(measured) else measured
+        return float(1.0 - own * (1.0 - zero) / base)
+    if not math.isnan(measured):
+        return measured
+    return 0.0 if math.isnan(target) else target
+
+
+def _add_references(out: pd.DataFrame) -> pd.DataFrame:
+    """Each variant's dense reference is its base model measured on the same board in the same run."""
+    ref = out[out["is_reference"] & (out["repeats"] > 0)]
+    ref_index = {(r.board, r.variant_sha256): r for r in ref.itertuples(index=False)}
+    p50, acc, names = [], [], []
+    for row in out.itertuples(index=False):
+        key_sha = row.variant_sha256 if row.is_reference or not row.base_sha256 else row.base_sha256
+        r = ref_index.get((row.board, key_sha))
+        p50.append(r.p50_us if r is not None else np.nan)
+        acc.append(r.accuracy if r is not None else np.nan)
+        names.append(r.variant_name if r is not None else None)
+    out["ref_p50_us"] = pd.to_numeric(pd.Series(p50, index=out.index), errors="coerce")
+    out["ref_accuracy"] = pd.to_numeric(pd.Series(acc, index=out.index), errors="coerce")
+    out["ref_variant"] = names
+    out["speedup"] = out["ref_p50_us"] / pd.to_numeric(out["p50_us"], errors="coerce")
+    out["accuracy_delta_pp"] = (pd.to_numeric(out["accuracy"], errors="coerce") - out["ref_accuracy"]) * 100
+    return out
+
+
+def _float(value: Any) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def _label_cells(cells: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    if cells.empty:
+        return cells
+    labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
+    cells = cells.copy()
+    cells["board"] = [labels.get((r, d), d) for r, d in zip(cells["run_id"], cells["device_name"], strict=True)]
+    return cells
+
+
+def _devices(snaps: pd.DataFrame, summary: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
+    """One row per (run, device): the last snapshot taken (a resumed run takes a new one)."""
+    if snaps.empty:
+        return pd.DataFrame(columns=["run_id", "name", "kind", "runtime", "runtime_version", "cpu", "clock_hz",
+                                     "details", "captured_at", "board", "latency_source"])
+    latest = snaps.drop_duplicates(["run_id", "name"], keep="last").copy()
+    labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
+    latest["board"] = [labels.get((r, n), n) for r, n in zip(latest["run_id"], latest["name"], strict=True)]
+    sources = (summary.dropna(subset=["latency_source"]).groupby("board")["latency_source"]
+               .agg(lambda s: ",".join(sorted({x for v in s for x in str(v).split(",") if x}))))
+    latest["latency_source"] = [sources.get(b, "") for b in latest["board"]]
+    order = {r: i for i, r in enumerate(run_ids)}
+    return latest.sort_values(["run_id", "name"], key=lambda s: s.map(order) if s.name == "run_id" else s,
+                              kind="stable", ignore_index=True)
+
+
+# --- warnings -------------------------------------------------------------------------------------
+
+def collect_warnings(data: ReportData) -> list[ReportWarning]:
+    """What a reader must know before trusting a figure, in the order it matters."""
+    out: list[ReportWarning] = []
+    if not data.has_results:
+        out.append(ReportWarning("no-data", "No cell of the selected run(s) finished successfully: "
+                                 "there is nothing to plot. Failed cells are listed below."))
+    for dev in data.devices.itertuples(index=False):
+        for source in ("estimated", "emulated"):
+            if source in str(dev.latency_source).split(","):
+                how = ("a cost model, not a clock on real hardware" if source == "estimated"
+                       else "an emulator's instruction count, not real cycles")
+                out.append(ReportWarning(source, f"{dev.board}: latency figures are {source} by {how}.",
+                                         board=dev.board))
+    ok = data.ok_summary()
+    for row in ok.itertuples(index=False):
+        if row.cv is not None and not pd.isna(row.cv) and row.cv > data.cv_threshold:
+            out.append(ReportWarning(
+                "high-cv", f"{row.board} / {row.variant_name}: coefficient of variation {row.cv:.2f} "
+                f"exceeds {data.cv_threshold:.2f} (n = {row.n}); the median is less certain than it looks.",
+                board=row.board, variant=row.variant_name))
+    if len(data.cells):
+        cells = data.cells
+        # Only the flagged rows are walked: iterating 100,000 cells through pandas costs seconds.
+        throttled = [any(d.get(k) for k in THROTTLE_KEYS) if isinstance(d, dict) else False
+                     for d in cells["details"]]
+        for cell in cells[throttled].itertuples(index=False):
+            reason = cell.details.get("throttle_reason") or "the driver reported thermal throttling"
+            out.append(ReportWarning("throttled", f"{cell.board} / {cell.variant_name} repeat {cell.repeat}: "
+                                     f"{reason}.", board=cell.board, variant=cell.variant_name))
+        for cell in cells[cells["status"] != "ok"].itertuples(index=False):
+            out.append(ReportWarning("failed", f"{cell.board} / {cell.variant_name} repeat {cell.repeat} failed: "
+                                     f"{cell.error or 'no error recorded'}", board=cell.board,
+                                     variant=cell.variant_name))
+    log.debug("%d report warnings", len(out))
+    return out

@@ -1,0 +1,45 @@
+"""The Markdown summary: small enough for a CI job summary (GitHub caps one at 1 MiB), no images —
+runs, boards, warnings and the original-vs-pruned table of each board, pointing at the HTML for figures."""
+
+from __future__ import annotations
+
+from harness.report.data import ReportData
+from harness.report.provenance import devices_table, runs_table
+from harness.report.tables import Table, original_vs_pruned, warnings_table
+
+#: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
+MAX_WARNINGS = 25
+
+
+def md_table(table: Table, columns: list[int] | None = None) -> str:
+    cols = columns if columns is not None else list(range(len(table.columns)))
+    head = "| " + " | ".join(_cell(table.columns[i]) for i in cols) + " |"
+    rule = "|" + "|".join("---:" if i in table.numeric else "---" for i in cols) + "|"
+    rows = ["| " + " | ".join(_cell(row[i]) for i in cols) + " |" for row in table.rows]
+    text = "\n".join([head, rule, *rows])
+    return text + (f"\n\n_{_cell(table.caption)}_" if table.caption else "")
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(data: ReportData, *, title: str, generated: str, regenerate: str, html_name: str | None) -> str:
+    out = [f"## {title}", "", f"Generated {generated}. Regenerate with `{regenerate}`."]
+    if html_name:
+        out.append(f"Figures and full provenance: `{html_name}`.")
+    out += ["", "### Runs", "", md_table(runs_table(data), [0, 1, 3, 4, 5, 6]),
+            "", "### Boards", "", md_table(devices_table(data), [0, 1, 2, 3, 4, 6]), "", "### Warnings", ""]
+    if not data.warnings:
+        out.append("None.")
+    else:
+        shown = warnings_table(data, limit=MAX_WARNINGS)
+        shown.caption = (f"… and {len(data.warnings) - MAX_WARNINGS} more in the HTML report."
+                         if len(data.warnings) > MAX_WARNINGS else "")
+        out.append(md_table(shown))
+    out += ["", "### Original vs pruned, on each board"]
+    if not data.has_results:
+        out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
+    for board, table in original_vs_pruned(data).items():
+        out += ["", f"#### {board}", "", md_table(table)]
+    return "\n".join(out) + "\n"
