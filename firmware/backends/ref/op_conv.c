@@ -42,6 +42,10 @@ static int prepare_common(ref_ctx *c, ref_op *op, int chan_dim, int padding, int
     }
     p->filter_h = w->dims[1];
     p->filter_w = w->dims[2];
+    /* int8 x (int8 - zp) products summed in int32: at most 2^16 of them cannot overflow. */
+    if ((uint64_t)w->dims[1] * (uint64_t)w->dims[2] * (uint64_t)(chan_dim == 0 ? w->dims[3] : 1) > 65536u) {
+        return ref_unsupported(err, op, "more than 65536 products per output");
+    }
     int oh = ref_out_size(padding, in->dims[1], p->filter_h, p->stride_h, p->dil_h);
     int ow = ref_out_size(padding, in->dims[2], p->filter_w, p->stride_w, p->dil_w);
     if (oh != out->dims[1] || ow != out->dims[2] || in->dims[0] != out->dims[0]) {
@@ -72,9 +76,15 @@ static inline int32_t bias_at(const ref_tensor *t, const ref_op *op, int oc)
     return op->in[2] >= 0 ? fb_ld_i32(t[op->in[2]].data + 4 * oc) : 0;
 }
 
+/* acc + bias wrapping like the two's-complement add TFLM compiles to, without C's overflow UB. */
+static inline int32_t add_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
 static inline int8_t finish(const ref_conv_params *p, int32_t acc, int oc, int32_t out_zp)
 {
-    acc = q_mul(acc, p->mult[oc], p->shift[oc]) + out_zp;
+    acc = add_wrap(q_mul(acc, p->mult[oc], p->shift[oc]), out_zp);
     acc = acc < p->act_min ? p->act_min : acc;
     acc = acc > p->act_max ? p->act_max : acc;
     return (int8_t)acc;
@@ -117,7 +127,7 @@ static void eval_conv(const ref_op *op, ref_tensor *t)
                             }
                         }
                     }
-                    acc += bias_at(t, op, oc);
+                    acc = add_wrap(acc, bias_at(t, op, oc));
                     y[((b * oh + oy) * ow + ox) * oc_n + oc] = finish(p, acc, oc, out->zero_point);
                 }
             }
@@ -158,7 +168,7 @@ static void eval_dwconv(const ref_op *op, ref_tensor *t)
                             acc += (int32_t)wt[(ky * kw + kx) * oc_n + oc] * (xv + in_off);
                         }
                     }
-                    acc += bias_at(t, op, oc);
+                    acc = add_wrap(acc, bias_at(t, op, oc));
                     y[((b * oh + oy) * ow + ox) * oc_n + oc] = finish(p, acc, oc, out->zero_point);
                 }
             }

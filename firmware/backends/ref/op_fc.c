@@ -25,10 +25,10 @@ static void eval_fc(const ref_op *op, ref_tensor *t)
                 acc += ((int32_t)wu[d] + w_off) * ((int32_t)xb[d] + in_off);
             }
             if (bias) {
-                acc += fb_ld_i32(bias + 4 * u);
+                acc = (int32_t)((uint32_t)acc + fb_ld_u32(bias + 4 * u)); /* wraps, never UB */
             }
             acc = p->pc_mult ? q_mul(acc, p->pc_mult[u], p->pc_shift[u]) : q_mul(acc, p->mult, p->shift);
-            acc += out->zero_point;
+            acc = (int32_t)((uint32_t)acc + (uint32_t)out->zero_point);
             acc = acc < p->act_min ? p->act_min : acc;
             acc = acc > p->act_max ? p->act_max : acc;
             y[b * units + u] = (int8_t)acc;
@@ -60,6 +60,9 @@ int ref_prepare_fc(ref_ctx *c, ref_op *op, uint32_t opt, int has_opt, bench_back
     if (units != out->dims[out->ndims - 1] || depth <= 0 || ref_elems(in) % (uint32_t)depth != 0 ||
         ref_elems(in) / (uint32_t)depth != ref_elems(out) / (uint32_t)units) {
         return ref_invalid(err, "FULLY_CONNECTED shapes do not agree");
+    }
+    if (depth > 65536) {
+        return ref_unsupported(err, op, "more than 65536 products per output");
     }
     if (op->in[2] >= 0) {
         const ref_tensor *b = &c->tensors[op->in[2]];

@@ -97,7 +97,7 @@ static void eval_quantize_float(const ref_op *op, ref_tensor *t)
     for (uint32_t i = 0; i < n; ++i) {
         float v;
         memcpy(&v, in->data + 4u * i, sizeof v);
-        int32_t q = (int32_t)q_roundf(v / out->scale) + out->zero_point;
+        int32_t q = (int32_t)((uint32_t)q_round_sat(v / out->scale) + (uint32_t)out->zero_point);
         ((int8_t *)out->data)[i] = (int8_t)clamp(q, -128, 127);
     }
 }
@@ -108,7 +108,7 @@ static void eval_requantize(const ref_op *op, ref_tensor *t)
     uint32_t n = ref_elems(out);
     for (uint32_t i = 0; i < n; ++i) {
         int32_t v = ((const int8_t *)in->data)[i] - in->zero_point;
-        int32_t q = q_mul(v, op->p.quant.mult, op->p.quant.shift) + out->zero_point;
+        int32_t q = (int32_t)((uint32_t)q_mul(v, op->p.quant.mult, op->p.quant.shift) + (uint32_t)out->zero_point);
         ((int8_t *)out->data)[i] = (int8_t)clamp(q, -128, 127);
     }
 }

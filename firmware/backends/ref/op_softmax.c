@@ -136,6 +136,9 @@ int ref_prepare_softmax(ref_ctx *c, ref_op *op, uint32_t opt, int has_opt, bench
     if (in->ndims < 1 || ref_elems(in) != ref_elems(out) || in->dims[in->ndims - 1] <= 0 || in->scale <= 0.0f) {
         return ref_invalid(err, "SOFTMAX shapes or scales are wrong");
     }
+    if (in->dims[in->ndims - 1] >= 4096) { /* the Q12.19 sum of exps would overflow */
+        return ref_unsupported(err, op, "rows of 4096 or more values");
+    }
 #if REF_SINGLE_ROUNDING
     const double max_multiplier = 1073741823.0; /* 2^30 - 1 */
 #else

@@ -90,16 +90,30 @@ static double q_frexp(double v, int *exp)
 double q_round(double x)
 {
     /* Half away from zero; exact for |x| < 2^52, and larger values are already integers. */
-    if (x >= 4503599627370496.0 || x <= -4503599627370496.0) {
+    if (!(x < 4503599627370496.0 && x > -4503599627370496.0)) {
         return x;
     }
     int64_t t = (int64_t)(x >= 0 ? x + 0.5 : x - 0.5);
     return (double)t;
 }
 
+int32_t q_round_sat(float x)
+{
+    if (!(x == x)) {
+        return 0;
+    }
+    if (x >= 2147483520.0f) { /* the largest float below 2^31 */
+        return INT32_MAX;
+    }
+    if (x <= -2147483648.0f) {
+        return INT32_MIN;
+    }
+    return (int32_t)q_roundf(x);
+}
+
 float q_roundf(float x)
 {
-    if (x >= 8388608.0f || x <= -8388608.0f) {
+    if (!(x < 8388608.0f && x > -8388608.0f)) { /* already integral, or NaN/inf */
         return x;
     }
     /* Decide on the fractional part in float arithmetic, like roundf: x + 0.5f can round up. */
@@ -115,6 +129,17 @@ float q_roundf(float x)
 
 void q_quantize_multiplier(double m, int32_t *multiplier, int *shift)
 {
+    /* Scales come from the model: NaN, negative or infinite ones are flushed instead of trusted. */
+    if (!(m > 0.0)) {
+        *multiplier = 0;
+        *shift = 0;
+        return;
+    }
+    if (m > 1e9) {
+        *multiplier = 0x7FFFFFFF;
+        *shift = 30;
+        return;
+    }
     if (m == 0.0) {
         *multiplier = 0;
         *shift = 0;
@@ -131,12 +156,13 @@ void q_quantize_multiplier(double m, int32_t *multiplier, int *shift)
         e = 0;
         fixed = 0;
     }
-#if REF_SINGLE_ROUNDING
     if (e > 30) {
+        /* TFLM's single-rounding build saturates here; its default build would shift by 32 or more
+         * (undefined behaviour) for such absurd scales. Saturating keeps ours defined; no real
+         * model has a multiplier of 2^30. */
         e = 30;
         fixed = ((int64_t)1 << 31) - 1;
     }
-#endif
     *multiplier = (int32_t)fixed;
     *shift = e;
 }

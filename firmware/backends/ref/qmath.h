@@ -25,6 +25,8 @@ int32_t q_mul_gt1(int32_t x, int32_t multiplier, int shift);
 void q_quantize_multiplier(double m, int32_t *multiplier, int *shift);
 /* std::round for the activation-range and quantize arithmetic (half away from zero). */
 float q_roundf(float x);
+/* round() to int32, saturating (NaN: 0), where a float from the model or the host meets a cast. */
+int32_t q_round_sat(float x);
 double q_round(double x);
 /* Count of leading zero bits; 32 for 0. */
 int q_clz32(uint32_t x);

@@ -133,6 +133,9 @@ int ref_prepare_dequantize(ref_ctx *c, ref_op *op, uint32_t opt, int has_opt, be
 int ref_unsupported(bench_backend_error *err, const ref_op *op, const char *why);
 int ref_invalid(bench_backend_error *err, const char *why);
 const char *ref_op_name(uint32_t code);
+/* Bounded string building for messages (no stdio: snprintf costs ~10 KB of flash on small parts). */
+void ref_cat(char *dst, uint32_t cap, const char *s);
+void ref_cat_u32(char *dst, uint32_t cap, uint32_t v);
 
 /* Placement of the non-constant tensors in the arena: returns the bytes needed. */
 uint32_t ref_plan(ref_tensor *t, uint32_t n);

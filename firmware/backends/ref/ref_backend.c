@@ -1,6 +1,5 @@
 /* The reference backend: reads a .tflite flatbuffer in place, prepares the operators it knows,
  * plans activations into the arena and runs the int8 kernels (bench/backend.h). */
-#include <stdio.h>
 #include <string.h>
 
 #include "bench/backend.h"
@@ -100,7 +99,12 @@ static int parse_tensor(uint32_t table, fb_vec *buffers, ref_tensor *t, bench_ba
             return ref_invalid(err, "damaged quantization parameters");
         }
         t->scale = t->scales.len ? fb_ld_f32(b->data + t->scales.pos) : 0.0f;
-        t->zero_point = zps.len ? (int32_t)fb_ld_i64(b->data + zps.pos) : 0;
+        int64_t zp = zps.len ? fb_ld_i64(b->data + zps.pos) : 0;
+        /* A zero point outside the type's range is a broken model, and would overflow the kernels. */
+        if (zp < (t->type == T_INT8 ? -128 : -65536) || zp > (t->type == T_INT8 ? 127 : 65535)) {
+            return ref_invalid(err, "zero point out of range");
+        }
+        t->zero_point = (int32_t)zp;
     }
     if (buffer_index >= buffers->len) {
         return ref_invalid(err, "tensor refers to a missing buffer");
@@ -197,8 +201,10 @@ static int parse_op(uint32_t index, uint32_t table, const fb_vec *opcodes, ref_c
     if (entry == NULL) {
         ref_unsupported(err, op, "not in this firmware's operator resolver");
         if (op->code == 32 && custom[0]) { /* CUSTOM: the protocol names it by its custom code */
-            snprintf(err->op_name, sizeof err->op_name, "%s", custom);
-            snprintf(err->message, sizeof err->message, "custom operator %s is not supported", custom);
+            err->op_name[0] = err->message[0] = 0;
+            ref_cat(err->op_name, sizeof err->op_name, custom);
+            ref_cat(err->message, sizeof err->message, "custom operator not supported: ");
+            ref_cat(err->message, sizeof err->message, custom);
         }
         return -1;
     }
@@ -260,9 +266,10 @@ int bench_backend_allocate(const uint8_t *model, uint32_t size, uint8_t *arena, 
         return ref_invalid(err, "model has no readable subgraph");
     }
     if (tensors.len > REF_MAX_TENSORS || ops.len > REF_MAX_OPS) {
-        snprintf(err->message, sizeof err->message, "%u tensors / %u operators exceed this firmware's %u / %u",
-                 (unsigned)tensors.len, (unsigned)ops.len, (unsigned)REF_MAX_TENSORS, (unsigned)REF_MAX_OPS);
-        err->status = BENCH_E_MODEL_INVALID;
+        ref_invalid(err, "tensors/operators beyond this firmware's limits: ");
+        ref_cat_u32(err->message, sizeof err->message, tensors.len);
+        ref_cat(err->message, sizeof err->message, "/");
+        ref_cat_u32(err->message, sizeof err->message, ops.len);
         return -1;
     }
     S.n_tensors = tensors.len;
@@ -315,8 +322,12 @@ int bench_backend_allocate(const uint8_t *model, uint32_t size, uint8_t *arena, 
     if (need > capacity) {
         err->status = BENCH_E_ARENA_TOO_SMALL;
         err->required = need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)need;
-        snprintf(err->message, sizeof err->message, "the model needs %lu arena bytes, %lu available",
-                 (unsigned long)need, (unsigned long)capacity);
+        err->message[0] = 0;
+        ref_cat(err->message, sizeof err->message, "the model needs ");
+        ref_cat_u32(err->message, sizeof err->message, err->required);
+        ref_cat(err->message, sizeof err->message, " arena bytes, ");
+        ref_cat_u32(err->message, sizeof err->message, capacity);
+        ref_cat(err->message, sizeof err->message, " available");
         return -1;
     }
     for (uint32_t i = 0; i < S.n_tensors; ++i) {

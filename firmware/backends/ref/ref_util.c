@@ -1,5 +1,4 @@
 /* Helpers shared by the reference kernels' prepare functions. */
-#include <stdio.h>
 #include <string.h>
 
 #include "bench/status.h"
@@ -29,7 +28,10 @@ int ref_activation_range(int activation, const ref_tensor *out, int32_t *lo, int
 {
     const float scale = out->scale;
     const int32_t zp = out->zero_point;
-    int32_t q0 = zp + (int32_t)q_roundf(0.0f / scale);
+    if (!(scale > 0.0f)) {
+        return -1;
+    }
+    int32_t q0 = zp + q_round_sat(0.0f / scale);
     *lo = -128;
     *hi = 127;
     switch (activation) {
@@ -39,14 +41,14 @@ int ref_activation_range(int activation, const ref_tensor *out, int32_t *lo, int
         *lo = q0 > -128 ? q0 : -128;
         return 0;
     case 3: { /* RELU6 */
-        int32_t q6 = zp + (int32_t)q_roundf(6.0f / scale);
+        int32_t q6 = (int32_t)((uint32_t)zp + (uint32_t)q_round_sat(6.0f / scale));
         *lo = q0 > -128 ? q0 : -128;
         *hi = q6 < 127 ? q6 : 127;
         return 0;
     }
     case 2: { /* RELU_N1_TO_1 */
-        int32_t qm = zp + (int32_t)q_roundf(-1.0f / scale);
-        int32_t qp = zp + (int32_t)q_roundf(1.0f / scale);
+        int32_t qm = (int32_t)((uint32_t)zp + (uint32_t)q_round_sat(-1.0f / scale));
+        int32_t qp = (int32_t)((uint32_t)zp + (uint32_t)q_round_sat(1.0f / scale));
         *lo = qm > -128 ? qm : -128;
         *hi = qp < 127 ? qp : 127;
         return 0;
@@ -58,18 +60,21 @@ int ref_activation_range(int activation, const ref_tensor *out, int32_t *lo, int
 
 int ref_out_size(int padding, int in, int filter, int stride, int dilation)
 {
-    int effective = (filter - 1) * dilation + 1;
+    /* 64-bit: options come from the model and may be absurd; the caller compares with the shapes. */
+    int64_t effective = ((int64_t)filter - 1) * dilation + 1;
+    int64_t out;
     if (stride <= 0) {
-        return 0;
+        return -1;
     }
-    return padding == 0 ? (in + stride - 1) / stride : (in + stride - effective) / stride;
+    out = padding == 0 ? ((int64_t)in + stride - 1) / stride : ((int64_t)in + stride - effective) / stride;
+    return out < 0 || out > 0x7FFFFFFF ? -1 : (int)out;
 }
 
 int ref_padding(int stride, int dilation, int in, int filter, int out)
 {
-    int effective = (filter - 1) * dilation + 1;
-    int total = (out - 1) * stride + effective - in;
-    return total > 0 ? total / 2 : 0;
+    int64_t effective = ((int64_t)filter - 1) * dilation + 1;
+    int64_t total = ((int64_t)out - 1) * stride + effective - in;
+    return total > 0 ? (int)(total / 2) : 0;
 }
 
 float ref_scale(const ref_tensor *t, const fb_buf *fb, uint32_t i)
@@ -84,14 +89,39 @@ int ref_unsupported(bench_backend_error *err, const ref_op *op, const char *why)
 {
     err->status = BENCH_E_UNSUPPORTED_OP;
     err->builtin_code = op->code;
-    snprintf(err->op_name, sizeof err->op_name, "%s", ref_op_name(op->code));
-    snprintf(err->message, sizeof err->message, "%s: %s", err->op_name, why);
+    err->op_name[0] = err->message[0] = 0;
+    ref_cat(err->op_name, sizeof err->op_name, ref_op_name(op->code));
+    ref_cat(err->message, sizeof err->message, err->op_name);
+    ref_cat(err->message, sizeof err->message, ": ");
+    ref_cat(err->message, sizeof err->message, why);
     return -1;
 }
 
 int ref_invalid(bench_backend_error *err, const char *why)
 {
     err->status = BENCH_E_MODEL_INVALID;
-    snprintf(err->message, sizeof err->message, "%s", why);
+    err->message[0] = 0;
+    ref_cat(err->message, sizeof err->message, why);
     return -1;
+}
+
+void ref_cat(char *dst, uint32_t cap, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(dst);
+    while (*s && n + 1 < cap) {
+        dst[n++] = *s++;
+    }
+    dst[n] = 0;
+}
+
+void ref_cat_u32(char *dst, uint32_t cap, uint32_t v)
+{
+    char digits[11];
+    int i = 10;
+    digits[i] = 0;
+    do {
+        digits[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    ref_cat(dst, cap, digits + i);
 }
