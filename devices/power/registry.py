@@ -65,7 +65,7 @@ def meter_spec(kind: str) -> MeterSpec:
     if module is None:
         raise UnknownMeterKindError(
             f"unknown power meter kind {kind!r}.",
-            hint=f"Known kinds: {', '.join(kinds())}. See devices/power/README or README.md, 'Energy'.",
+            hint=f"Known kinds: {', '.join(kinds())}. See README.md, 'Energy (power meters)'.",
         )
     return importlib.import_module(module).METER
 
