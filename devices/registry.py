@@ -34,6 +34,9 @@ class DriverSpec:
     unavailable_reason: Callable[[], str | None] = lambda: "needs hardware"
     #: Settings of the instance the default sweep adds when the kind is available here.
     default_settings: Callable[[], dict[str, Any]] | None = None
+    #: The [[meters]] entry (without name and device) that comes with the default instance, if any:
+    #: the simulated MCU brings its simulated meter, so the default sweep reports estimated energy.
+    default_meter: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 #: kind -> module holding DRIVER. Order is the order of the default sweep's devices.

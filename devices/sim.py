@@ -172,6 +172,7 @@ DRIVER = DriverSpec(
     create=SimDevice,
     unavailable_reason=lambda: None,
     default_settings=lambda: {"profile": DEFAULT_PROFILE},
+    default_meter=lambda settings: {"kind": "sim", "profile": settings.get("profile", DEFAULT_PROFILE)},
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from devices.base import Device, ModelBinary, RunSpec
+from devices.power import PowerMeter, device_window, measure_energy
 from harness.errors import BenchError
 from harness.models.variant import ModelVariant
 from harness.stats import summarize_ns
@@ -52,8 +53,21 @@ class Timing:
     min_seconds: float = 0.0
 
 
-def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing) -> dict[str, Any]:
-    """Deploy and run; a failure at any step becomes a failed row with its reason, never an exception."""
+@dataclass(frozen=True)
+class EnergyPlan:
+    """An open power meter on the cell's device, and how to cut its windows."""
+
+    meter: PowerMeter
+    marker_input: str | None
+    windows: int
+    min_window_s: float
+    idle_s: float
+
+
+def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
+                 energy: EnergyPlan | None = None) -> dict[str, Any]:
+    """Deploy, run, and measure energy when a meter is attached; a failure at any step becomes a
+    failed row with its reason (keeping whatever was already measured), never an exception."""
     row: dict[str, Any] = {
         "cell_key": cell.key,
         "device_name": cell.device,
@@ -64,22 +78,13 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing)
         "model_bytes": len(inputs.model.data),
         "warmup": timing.warmup,
     }
+    spec = RunSpec(warmup=timing.warmup, iterations=timing.iterations, min_seconds=timing.min_seconds,
+                   timing_input=inputs.timing_input, samples=inputs.samples)
     try:
         deployment = device.deploy(inputs.model)
-        result = device.run(RunSpec(
-            warmup=timing.warmup,
-            iterations=timing.iterations,
-            min_seconds=timing.min_seconds,
-            timing_input=inputs.timing_input,
-            samples=inputs.samples,
-        ))
-    except BenchError as exc:
-        log.warning("cell %s failed: %s", cell.key, exc)
-        return {**row, "status": "failed", "error": str(exc), "finished_at": utcnow(), "estimated": False}
-    except Exception as exc:  # a driver bug must not end the sweep: record it against the cell
-        log.error("cell %s raised:\n%s", cell.key, traceback.format_exc())
-        error = f"{type(exc).__name__}: {exc} (unexpected; see the log)"
-        return {**row, "status": "failed", "error": error, "finished_at": utcnow(), "estimated": False}
+        result = device.run(spec)
+    except Exception as exc:
+        return _failed(row, cell, exc)
 
     summary = summarize_ns(result.latency_ns)
     row.update(
@@ -97,7 +102,31 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing)
         **summary.as_dict(),
     )
     row.update(_accuracy(result.outputs, inputs))
+    if energy is not None:
+        try:
+            figure = measure_energy(energy.meter, device_window(device, spec, min_window_s=energy.min_window_s),
+                                    windows=energy.windows, min_window_s=energy.min_window_s,
+                                    marker_input=energy.marker_input, idle_s=energy.idle_s)
+        except Exception as exc:
+            return _failed(row, cell, exc, step="energy")
+        row["energy_uj"] = figure.energy_uj
+        row["estimated"] = row["estimated"] or figure.estimated
+        row["details"] = {**(row["details"] or {}), "energy": figure.as_dict()}
+        row["finished_at"] = utcnow()
     return row
+
+
+def _failed(row: dict[str, Any], cell: Cell, exc: Exception, step: str | None = None) -> dict[str, Any]:
+    if isinstance(exc, BenchError):
+        log.warning("cell %s failed: %s", cell.key, exc)
+        error = str(exc)
+    else:  # a driver bug must not end the sweep: record it against the cell
+        log.error("cell %s raised:\n%s", cell.key, traceback.format_exc())
+        error = f"{type(exc).__name__}: {exc} (unexpected; see the log)"
+    if step:
+        error = f"{step}: {error}"
+    return {**row, "status": "failed", "error": error, "finished_at": utcnow(),
+            "estimated": bool(row.get("estimated", False))}
 
 
 def _accuracy(outputs: np.ndarray | None, inputs: CellInputs) -> dict[str, Any]:

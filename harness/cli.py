@@ -17,15 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from devices import registry
 from harness import __version__, results
-from harness.config import (
-    DEFAULT_CONFIG_NAME,
-    BenchConfig,
-    DeviceConfig,
-    resolve_config,
-    validate_device,
-)
+from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices
 from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
 from harness.example_config import EXAMPLE_CONFIG
 from harness.progress import RichProgress
@@ -121,25 +114,11 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
     data["sweep"].update(sweep_update)
     if store:
         data["store"]["url"] = store
-    if devices:
-        data["devices"] = [_pick_device(config, d).model_dump() for d in devices]
     try:
-        return BenchConfig(**data, base_dir=config.base_dir)
+        config = BenchConfig(**data, base_dir=config.base_dir)
     except Exception as exc:  # pydantic's ValidationError, reported like a bad key in a file
         raise ConfigError(f"command-line options are invalid: {exc}") from None
-
-
-def _pick_device(config: BenchConfig, wanted: str) -> DeviceConfig:
-    for dev in config.devices:
-        if dev.name == wanted:
-            return dev
-    matches = [d for d in config.devices if d.kind == wanted]
-    if matches:
-        return matches[0]
-    spec = registry.driver(wanted)  # an unknown kind raises, naming the known ones
-    dev = DeviceConfig(name=wanted, kind=wanted, settings=spec.default_settings() if spec.default_settings else {})
-    validate_device(dev, f"--device {wanted}", "command line")
-    return dev
+    return with_devices(config, devices) if devices else config
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from devices import registry
+from devices.power import MeterBinding, bind_meters
 from harness.errors import BenchError, ConfigError
 
 DEFAULT_CONFIG_NAME = "bench.toml"
@@ -64,9 +65,23 @@ class SweepConfig(_Strict):
         return value
 
 
+class EnergyConfig(_Strict):
+    """How cells on a device with a power meter measure energy per inference."""
+
+    #: Timed windows per cell; the figure is their median, with the spread.
+    windows: int = Field(default=5, ge=1)
+    #: Each window lasts at least this long by the device's clock (MLPerf Tiny uses 10 s).
+    min_window_s: float = Field(default=1.0, gt=0)
+    #: Idle supply recorded before and after each window, for idle power and dynamic energy.
+    idle_s: float = Field(default=0.2, gt=0)
+
+
 class BenchConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     devices: list[DeviceConfig] = Field(default_factory=list)
+    #: [[meters]] as written; checked against the meter registry and the devices by `meter_bindings`.
+    meters: list[dict[str, Any]] = Field(default_factory=list)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     #: Where relative paths in the file are resolved from (not a TOML key).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -109,6 +124,8 @@ def _split_device(entry: Any, index: int, source: str) -> dict[str, Any]:
 
 def parse_config(doc: dict[str, Any], source: str, base_dir: Path) -> BenchConfig:
     doc = dict(doc)
+    if "meters" in doc and not isinstance(doc["meters"], list):
+        raise ConfigError(f"{source}: 'meters' must be an array of tables ([[meters]]).")
     if "devices" in doc:
         if not isinstance(doc["devices"], list):
             raise ConfigError(f"{source}: 'devices' must be an array of tables ([[devices]]).")
@@ -125,7 +142,13 @@ def parse_config(doc: dict[str, Any], source: str, base_dir: Path) -> BenchConfi
             raise ConfigError(f"{source}: devices[{i}].name {dev.name!r} is used twice; names must be unique.")
         seen.add(dev.name)
         validate_device(dev, f"devices[{i}]", source)
+    meter_bindings(config, source)
     return config
+
+
+def meter_bindings(config: BenchConfig, source: str = DEFAULT_CONFIG_NAME) -> list[MeterBinding]:
+    """The [[meters]] of a config, each bound to the device it measures (errors name key and file)."""
+    return bind_meters(config.meters, [d.name for d in config.devices], source)
 
 
 def validate_device(dev: DeviceConfig, where: str, source: str) -> None:
@@ -155,14 +178,44 @@ def load_config(path: str | Path) -> BenchConfig:
     return parse_config(doc, str(path), path.resolve().parent)
 
 
-def default_devices() -> list[DeviceConfig]:
-    """Every device kind that works on this machine without hardware, one instance each."""
-    devices = []
+def default_instance(kind: str) -> tuple[DeviceConfig, list[dict[str, Any]]]:
+    """A device of `kind` with the driver's default settings, and the meter it comes with, if any."""
+    spec = registry.driver(kind)  # an unknown kind raises, naming the known ones
+    settings = spec.default_settings() if spec.default_settings else {}
+    device = DeviceConfig(name=kind, kind=kind, settings=settings)
+    meters = [{**spec.default_meter(settings), "name": f"{kind}-meter", "device": kind}] if spec.default_meter else []
+    return device, meters
+
+
+def default_devices() -> tuple[list[DeviceConfig], list[dict[str, Any]]]:
+    """Every device kind that works on this machine without hardware, one instance each, and the
+    meters those instances come with."""
+    devices, meters = [], []
     for kind in registry.kinds():
         spec = registry.driver(kind)
         if spec.default_settings is not None and spec.unavailable_reason() is None:
-            devices.append(DeviceConfig(name=kind, kind=kind, settings=spec.default_settings()))
-    return devices
+            device, device_meters = default_instance(kind)
+            devices.append(device)
+            meters.extend(device_meters)
+    return devices, meters
+
+
+def with_devices(config: BenchConfig, wanted: list[str]) -> BenchConfig:
+    """Keep only the devices named (by name, else the first of that kind, else a default instance of
+    that kind), with the meters that measure them."""
+    devices: list[DeviceConfig] = []
+    meters = [m for m in config.meters]
+    for want in wanted:
+        by_name = [d for d in config.devices if d.name == want] or [d for d in config.devices if d.kind == want]
+        if by_name:
+            devices.append(by_name[0])
+            continue
+        device, device_meters = default_instance(want)
+        validate_device(device, f"--device {want}", "command line")
+        devices.append(device)
+        meters.extend(device_meters)
+    names = {d.name for d in devices}
+    return config.model_copy(update={"devices": devices, "meters": [m for m in meters if m.get("device") in names]})
 
 
 def resolve_config(path: str | Path | None) -> BenchConfig:
@@ -171,5 +224,6 @@ def resolve_config(path: str | Path | None) -> BenchConfig:
         path = DEFAULT_CONFIG_NAME
     config = load_config(path) if path is not None else BenchConfig()
     if not config.devices:
-        config = config.model_copy(update={"devices": default_devices()})
+        devices, meters = default_devices()
+        config = config.model_copy(update={"devices": devices, "meters": meters})
     return config

@@ -14,13 +14,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from devices import registry
-from harness.cell import Cell, CellInputs, Timing, measure_cell
-from harness.config import BenchConfig, DeviceConfig
+from devices.power import MeterBinding, create_meter
+from harness.cell import Cell, CellInputs, EnergyPlan, Timing, measure_cell
+from harness.config import BenchConfig, DeviceConfig, EnergyConfig, meter_bindings
 from harness.inputs import prepare_inputs
 from harness.plan import plan_cells, resolve_model_ref, select_variants
 from harness.provenance import bench_version, git_commit, host_name
@@ -136,6 +137,7 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
     timing = Timing(warmup=config.sweep.warmup, iterations=config.sweep.iterations,
                     min_seconds=config.sweep.min_seconds)
     devices = {d.name: d for d in config.devices if todo.get(d.name)}
+    meters = {b.device: b for b in meter_bindings(config)}
     events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     snapshots: dict[str, int] = {}
     ok = failed = 0
@@ -143,7 +145,8 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
                                                          thread_name_prefix="lane") as pool:
         for name, dev in devices.items():
             observer.lane_started(name, len(todo[name]))
-            pool.submit(_lane, dev, todo[name], inputs, timing, events, stop, fail_fast)
+            pool.submit(_lane, dev, meters.get(name), config.energy, todo[name], inputs, timing, events, stop,
+                        fail_fast)
         open_lanes = len(devices)
         while open_lanes:
             kind, device, payload = events.get()
@@ -165,35 +168,46 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
     return ok, failed
 
 
-def _lane(dev: DeviceConfig, cells: list[Cell], inputs: dict[str, CellInputs], timing: Timing,
-          events: queue.Queue, stop: threading.Event, fail_fast: bool) -> None:
+def _lane(dev: DeviceConfig, meter_binding: MeterBinding | None, energy: EnergyConfig, cells: list[Cell],
+          inputs: dict[str, CellInputs], timing: Timing, events: queue.Queue, stop: threading.Event,
+          fail_fast: bool) -> None:
     try:
-        device = registry.create(dev.name, dev.kind, dev.settings)
-        try:
-            device.open()
-        except Exception as exc:  # the device is unusable: every cell fails with the reason, none goes missing
-            log.error("device %s failed to open: %s", dev.name, exc)
-            for cell in cells:
-                if stop.is_set():
-                    break
-                events.put(("cell", dev.name, _failed_row(cell, inputs, timing, f"device did not open: {exc}")))
-            return
-        try:
+        with ExitStack() as resources:
+            try:
+                device = registry.create(dev.name, dev.kind, dev.settings)
+                device.open()
+                resources.callback(device.close)
+                plan = _open_meter(meter_binding, energy, resources)
+            except Exception as exc:  # unusable: every cell fails with the reason, none goes missing
+                log.error("device %s could not be prepared: %s", dev.name, exc)
+                for cell in cells:
+                    if stop.is_set():
+                        break
+                    events.put(("cell", dev.name, _failed_row(cell, inputs, timing, f"device did not open: {exc}")))
+                return
             events.put(("snapshot", dev.name, device.info().as_dict()))
             for cell in cells:
                 if stop.is_set():
                     break
                 events.put(("started", dev.name, cell.key))
-                row = measure_cell(device, cell, inputs[cell.variant.sha256], timing)
+                row = measure_cell(device, cell, inputs[cell.variant.sha256], timing, plan)
                 events.put(("cell", dev.name, row))
                 if fail_fast and row["status"] != "ok":
                     stop.set()  # here, not in the writer: a fast lane would outrun the writer's reaction
-        finally:
-            device.close()
     except Exception:
         log.exception("lane %s stopped", dev.name)
     finally:
         events.put(("done", dev.name, None))
+
+
+def _open_meter(binding: MeterBinding | None, energy: EnergyConfig, resources: ExitStack) -> EnergyPlan | None:
+    if binding is None:
+        return None
+    meter = create_meter(binding)
+    meter.open()
+    resources.callback(meter.close)
+    return EnergyPlan(meter=meter, marker_input=binding.marker_input, windows=energy.windows,
+                      min_window_s=energy.min_window_s, idle_s=energy.idle_s)
 
 
 def _failed_row(cell: Cell, inputs: dict[str, CellInputs], timing: Timing, error: str) -> dict[str, Any]:

@@ -21,14 +21,14 @@ def results_table(summary: pd.DataFrame, title: str) -> Table:
     for name, justify in [
         ("device", "left"), ("variant", "left"), ("method", "left"), ("sparsity", "right"),
         ("p50 µs", "right"), ("p5–p95 µs", "right"), ("cv", "right"), ("n", "right"),
-        ("RAM KiB", "right"), ("arena KiB", "right"), ("model KiB", "right"), ("top-1", "right"),
+        ("RAM KiB", "right"), ("arena KiB", "right"), ("model KiB", "right"), ("µJ/inf", "right"), ("top-1", "right"),
         ("≡ TFLM", "right"),
     ]:
         table.add_column(name, justify=justify)
     for row in summary.itertuples(index=False):
         if not row.repeats:
             table.add_row(row.device_name, row.variant_name, row.method or "", "", f"[red]failed ×{row.failed}",
-                          *[""] * 8)
+                          *[""] * 9)
             continue
         mark = "".join(_SOURCE_MARK.get(s, f" {s}") for s in (row.latency_source or "").split(","))
         sparsity = _num(row.measured_sparsity, ".0%") if row.measured_sparsity is not None else "–"
@@ -39,7 +39,8 @@ def results_table(summary: pd.DataFrame, title: str) -> Table:
             f"{_num(row.p5_us, '.1f')}–{_num(row.p95_us, '.1f')}",
             _num(row.cv, ".2f"), str(row.n),
             _num(row.ram_bytes, ".0f", 1024), _num(row.arena_bytes, ".1f", 1024),
-            _num(row.model_bytes, ".1f", 1024), _num(row.accuracy, ".3f"), _num(row.output_agreement, ".0%"),
+            _num(row.model_bytes, ".1f", 1024), _num(row.energy_uj, ".1f"), _num(row.accuracy, ".3f"),
+            _num(row.output_agreement, ".0%"),
         )
     table.caption = (
         "est. = estimated by a cost model; emu. = emulator instruction count; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -92,3 +93,22 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     path.write_text("[sweep\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_a_meter_for_a_device_that_does_not_exist_is_refused() -> None:
+    doc = tomllib.loads("[[devices]]\nname='a'\nkind='fake'\n"
+                        "[[meters]]\nname='js'\nkind='sim'\ndevice='nucleo'\nactive_power_w=0.05\n")
+    with pytest.raises(ConfigError, match="'nucleo', which is not configured"):
+        parse_config(doc, "bench.toml", Path("."))
+
+
+def test_a_misspelt_meter_key_is_refused() -> None:
+    doc = tomllib.loads("[[devices]]\nname='a'\nkind='fake'\n"
+                        "[[meters]]\nname='m'\nkind='sim'\ndevice='a'\nactive_powr_w=0.05\n")
+    with pytest.raises(ConfigError, match=re.escape("unknown key 'meters[0].active_powr_w'")):
+        parse_config(doc, "bench.toml", Path("."))
+
+
+def test_the_default_sim_device_comes_with_its_simulated_meter(workdir: Path) -> None:
+    config = resolve_config(None)
+    assert {(m["kind"], m["device"]) for m in config.meters} == {("sim", "sim")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import results
-from harness.config import parse_config
+from harness.config import BenchConfig, EnergyConfig, StoreConfig, SweepConfig, parse_config, with_devices
 from harness.models.variant import load_manifest
 from harness.models.zoo import EXAMPLE_MANIFEST
 from harness.sweep import run_sweep
@@ -32,6 +32,23 @@ def test_the_bundled_family_on_sim_is_stored_and_flagged_estimated(tmp_path: Pat
     assert set(cells["variant_name"]) == family
     assert cells["estimated"].all() and set(cells["latency_source"]) == {"estimated"}
     assert (cells["arena_bytes"] > 0).all() and (cells["output_agreement"] == 1.0).all()
+
+
+def test_with_no_config_the_sim_brings_its_meter_and_every_variant_gets_estimated_energy(tmp_path: Path) -> None:
+    config = with_devices(BenchConfig(base_dir=tmp_path), ["sim"])
+    config = config.model_copy(update={
+        "store": StoreConfig(url=f"sqlite:///{tmp_path / 'bench.db'}"),
+        "sweep": SweepConfig(repeats=1, iterations=10, accuracy_samples=0),
+        "energy": EnergyConfig(windows=2, min_window_s=0.05),
+    })
+    outcome = run_sweep(config)
+    cells = results.load(outcome.run_id, config.store.url).set_index("variant_name")
+    assert outcome.cells_ok == len(cells) == len(load_manifest(EXAMPLE_MANIFEST))
+    assert (cells["energy_uj"] > 0).all() and cells["estimated"].all()
+    assert all(d["energy"]["estimated"] and d["energy"]["method"] == "marker" for d in cells["details"])
+    # structured pruning cuts MACs, so the estimated energy drops; unstructured leaves it alone
+    assert cells.loc["channel-50w", "energy_uj"] < 0.5 * cells.loc["dense", "energy_uj"]
+    assert abs(cells.loc["magnitude-90", "energy_uj"] / cells.loc["dense", "energy_uj"] - 1) < 0.01
 
 
 def test_a_sweep_through_corruption_and_a_reset_leaves_no_cell_missing(tmp_path: Path) -> None:
