@@ -79,6 +79,7 @@ def sweep(
     resume: Annotated[str | None, typer.Option(help="finish run RUN, skipping its committed cells")] = None,
     retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
     fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
+    report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
     config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
@@ -95,8 +96,22 @@ def sweep(
     )
     if outcome.interrupted:
         console.print(f"resume with: bench sweep --resume {outcome.run_id}")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_CELLS_FAILED if outcome.cells_failed else EXIT_OK)
+    if report:
+        _write_report(outcome.run_id, outcome.store_url)
+    raise typer.Exit(EXIT_INTERRUPTED if outcome.interrupted else EXIT_CELLS_FAILED if outcome.cells_failed
+                     else EXIT_OK)
+
+
+def _write_report(run_id: str, store_url: str) -> None:
+    """The report's HTML path is the sweep's last line; a report that fails never changes the sweep's exit code."""
+    try:
+        from harness.report import make_report
+
+        files = make_report([run_id], store_url)
+    except (BenchError, OSError) as exc:
+        err_console.print(f"[yellow]report not written: {escape(str(exc))}")
+        return
+    console.print(str(files.html), highlight=False, soft_wrap=True)
 
 
 def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: list[str] | None,
@@ -175,6 +190,12 @@ def init(
 
 def _mount_optional_commands() -> None:
     """Device listing/trust and model tooling live in their own modules; the main CLI only mounts them."""
+    from harness import cli_report  # reports and comparisons need nothing beyond the core dependencies
+
+    app.command("report")(cli_report.report_command)
+    app.command("compare")(cli_report.compare_command)
+    app.command("export")(cli_report.export_command)
+
     from harness.cli_devices import devices_app
 
     app.add_typer(devices_app, name="devices")
