@@ -88,16 +88,13 @@ def _read_cells(conn: sa.Connection, run_ids: list[str]) -> pd.DataFrame:
     result = conn.execute(query)
     keys = list(result.keys())
     # Column-wise construction: pandas inspects every Row object when given rows, which costs seconds.
-    columns = list(zip(*result.fetchall(), strict=True)) or [() for _ in keys]
-    frame = pd.DataFrame({k: pd.Series(list(c), dtype=object) for k, c in zip(keys, columns, strict=True)})
-    frame = frame.infer_objects()
-    if frame.empty:
-        frame["latency_ns"] = []
-        frame["details"] = []
-        return frame.drop(columns=["latency_text", "details_text"])
-    frame["latency_ns"] = _parse_latencies(frame.pop("latency_text").tolist())
-    frame["details"] = [_parse_details(t) for t in frame.pop("details_text")]
-    frame["estimated"] = frame["estimated"].astype(bool)
+    columns = dict(zip(keys, list(zip(*result.fetchall(), strict=True)) or [() for _ in keys], strict=True))
+    latency_text, details_text = columns.pop("latency_text"), columns.pop("details_text")
+    frame = pd.DataFrame({k: pd.Series(list(c), dtype=object) for k, c in columns.items()}).infer_objects()
+    frame["latency_ns"] = pd.Series(_parse_latencies(list(latency_text)), dtype=object)
+    frame["details"] = pd.Series([_parse_details(t) for t in details_text], dtype=object)
+    if len(frame):
+        frame["estimated"] = frame["estimated"].astype(bool)
     return frame
 
 
@@ -125,7 +122,7 @@ def _parse_latencies(texts: list[Any]) -> list[np.ndarray]:
 def _parse_details(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         return text
-    if not text or text in ("{}", "null"):
+    if not isinstance(text, str) or text in ("", "{}", "null"):
         return {}
     try:
         value = json.loads(text)

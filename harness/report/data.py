@@ -210,11 +210,15 @@ def _label_cells(cells: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
 
 def _devices(snaps: pd.DataFrame, summary: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
     """One row per (run, device): the last snapshot taken (a resumed run takes a new one)."""
-    if snaps.empty:
-        return pd.DataFrame(columns=["run_id", "name", "kind", "runtime", "runtime_version", "cpu", "clock_hz",
-                                     "details", "captured_at", "board", "latency_source"])
+    columns = ["run_id", "name", "kind", "runtime", "runtime_version", "cpu", "clock_hz", "details", "captured_at"]
+    snaps = snaps if len(snaps) else pd.DataFrame(columns=columns)
     latest = snaps.drop_duplicates(["run_id", "name"], keep="last").copy()
     labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
+    # A board that never opened has no snapshot; it still gets a row, so the failures have a name to point at.
+    unseen = [k for k in labels if k not in set(zip(latest["run_id"], latest["name"], strict=True))]
+    if unseen:
+        latest = pd.concat([latest, pd.DataFrame([{"run_id": r, "name": n, "kind": "not opened", "details": {}}
+                                                   for r, n in unseen])], ignore_index=True)
     latest["board"] = [labels.get((r, n), n) for r, n in zip(latest["run_id"], latest["name"], strict=True)]
     sources = (summary.dropna(subset=["latency_source"]).groupby("board")["latency_source"]
                .agg(lambda s: ",".join(sorted({x for v in s for x in str(v).split(",") if x}))))

@@ -231,8 +231,12 @@ def energy_figure(data: ReportData) -> Figure | None:
 
 
 def accuracy_figure(data: ReportData) -> Figure | None:
+    ok = data.ok_summary()
+    boards = [b for b in data.boards_with_results() if ok.loc[ok["board"] == b, "accuracy"].notna().any()]
+    if not boards:
+        return None
     return _per_board(data, "accuracy", "Top-1 accuracy against sparsity (on the board)", "accuracy", 100.0,
-                      "top-1 accuracy (%)")
+                      "top-1 accuracy (%)", boards=boards)
 
 
 def pareto_figure(data: ReportData) -> Figure | None:

@@ -32,10 +32,9 @@ def devices_table(data: ReportData) -> Table:
         details = d.get("details") if isinstance(d.get("details"), dict) else {}
         identity = "; ".join(f"{k} {details[k]}" for k in IDENTITY_KEYS if not missing_detail(details.get(k)))
         table.rows.append([
-            str(d["board"]), str(d.get("kind") or MISSING),
-            f"{d.get('runtime') or MISSING} {d.get('runtime_version') or ''}".strip(),
-            str(d.get("cpu") or MISSING), _clock(d.get("clock_hz")), identity or MISSING,
-            str(d.get("latency_source") or MISSING), _when(d.get("captured_at")),
+            str(d["board"]), _text(d.get("kind")), f"{_text(d.get('runtime'))} {_text(d.get('runtime_version'), '')}"
+            .strip(), _text(d.get("cpu")), _clock(d.get("clock_hz")), identity or MISSING,
+            _text(d.get("latency_source")), _when(d.get("captured_at")),
         ])
     return table
 
@@ -73,7 +72,7 @@ def figure_caption(data: ReportData, boards: list[str]) -> str:
         warm = data.warmups.get(board, [])
         sources = ",".join(sorted({s for v in rows["latency_source"].dropna() for s in str(v).split(",") if s}))
         parts.append(
-            f"{board}: {d.get('runtime') or MISSING} {d.get('runtime_version') or ''} on {d.get('cpu') or MISSING}"
+            f"{board}: {_text(d.get('runtime'))} {_text(d.get('runtime_version'), '')} on {_text(d.get('cpu'))}"
             f"{' @ ' + _clock(d.get('clock_hz')) if not missing(d.get('clock_hz')) else ''}; "
             f"{sources or MISSING}; n = {_span(n)} samples per point over {_span(rows['repeats'])} repeat(s); "
             f"warm-up {'/'.join(map(str, warm)) or MISSING}"
@@ -82,6 +81,10 @@ def figure_caption(data: ReportData, boards: list[str]) -> str:
     models = ", ".join(f"{r.variant_name} {str(r.variant_sha256)[:12]}" for r in dense.itertuples(index=False))
     return f"Dense model(s): {models or MISSING}. " + " · ".join(parts) + \
         ". Sparsities are measured; variants' sha256 in the Models table."
+
+
+def _text(value: Any, default: str = MISSING) -> str:
+    return default if missing(value) or value == "" else str(value)
 
 
 def _span(values: pd.Series) -> str:

@@ -1,0 +1,69 @@
+"""A small real store for report and compare tests: sweeps of `fake` boards, as a user's bench would make them.
+
+Runs: `base` (board-a 100 µs, board-b 300 µs), `slow` (the same with board-a 20 % slower), `other` (a board no
+other run has) and `broken` (every cell fails). Fake boards run nothing, so the four sweeps take a few seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import load_config
+from harness.models.zoo import EXAMPLE_DIR
+from harness.sweep import run_sweep
+
+#: The bundled family cut to 50 % and 75 %: dense, unstructured (fine-tuned and post-training), structured.
+MANIFEST = EXAMPLE_DIR / "manifest.json"
+
+_CONFIG = """
+[store]
+url = "{url}"
+{devices}
+[sweep]
+models = ["{manifest}"]
+sparsities = [0.5, 0.75]
+repeats = 2
+iterations = 40
+warmup = 1
+accuracy_samples = 0
+"""
+
+_DEVICE = """
+[[devices]]
+name = "{name}"
+kind = "fake"
+latency_us = {latency}
+jitter_us = {jitter}
+{extra}
+"""
+
+
+@dataclass(frozen=True)
+class ReportStore:
+    url: str
+    base: str
+    slow: str
+    other: str
+    broken: str
+
+
+def _sweep(workdir: Path, url: str, name: str, devices: list[tuple[str, float, str]]) -> str:
+    text = _CONFIG.format(
+        url=url, manifest=MANIFEST,
+        devices="".join(_DEVICE.format(name=d, latency=lat, jitter=lat * 0.05, extra=extra)
+                        for d, lat, extra in devices))
+    path = workdir / f"{name}.toml"
+    path.write_text(text)
+    return run_sweep(load_config(path)).run_id
+
+
+def build_report_store(workdir: Path) -> ReportStore:
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    return ReportStore(
+        url=url,
+        base=_sweep(workdir, url, "base", [("board-a", 100.0, ""), ("board-b", 300.0, "")]),
+        slow=_sweep(workdir, url, "slow", [("board-a", 120.0, ""), ("board-b", 300.0, "")]),
+        other=_sweep(workdir, url, "other", [("board-c", 100.0, "")]),
+        broken=_sweep(workdir, url, "broken", [("board-a", 100.0, 'open_error = "no USB device"')]),
+    )

@@ -1,0 +1,143 @@
+"""Nightly regression checks: a run against itself passes, a 20 % slowdown fails naming the cells, a baseline
+kept as an exported file works like a run in the store, and every bad input is a clear usage error."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.bundle import RunBundle, load_bundle
+from harness.compare import CompareError, compare, parse_threshold, parse_thresholds
+from harness.errors import ConfigError
+from harness.significance import mann_whitney_u
+from tests.conftest import run_bench
+from tests.report_store import ReportStore, build_report_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ReportStore:
+    return build_report_store(tmp_path_factory.mktemp("compare-store"))
+
+
+def test_a_run_against_itself_passes(store: ReportStore, tmp_path: Path) -> None:
+    done = run_bench("compare", store.base, store.base, "--store", store.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no regression" in done.stdout and "Mann–Whitney" in done.stdout
+
+
+def test_a_20_percent_slowdown_fails_naming_the_cells(store: ReportStore, tmp_path: Path) -> None:
+    junit, md = tmp_path / "out" / "compare.xml", tmp_path / "compare.md"
+    done = run_bench("compare", store.base, store.slow, "--store", store.url, "--threshold", "latency=+5%",
+                     "--junit", str(junit), "--markdown", str(md), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "board-a / dense" in done.stdout and "regression" in done.stdout
+    assert "board-b" not in done.stdout.split("test:")[0]  # board-b did not move: not listed
+    suite = ET.parse(junit).getroot()
+    failures = suite.findall("testcase/failure")
+    assert int(suite.get("failures")) == len(failures) == 6  # board-a's six variants, latency
+    assert {c.get("classname").split(".")[0] for c in suite.iter("testcase") if c.find("failure") is not None} \
+        == {"board-a"}
+    text = md.read_text()
+    assert text.startswith("## bench compare: REGRESSION") and "| board-a / dense" in text
+
+
+def test_the_slow_run_against_the_fast_one_is_an_improvement(store: ReportStore) -> None:
+    result = compare(load_bundle([store.slow], store.url), load_bundle([store.base], store.url))
+    assert result.exit_code == 0
+    assert {(r.cell.device, r.metric) for r in result.improvements} == {("board-a", "latency")}
+
+
+def test_an_exported_baseline_works_like_the_run(store: ReportStore, tmp_path: Path) -> None:
+    out = tmp_path / "baseline.json.gz"
+    done = run_bench("export", store.base, "--out", str(out), "--store", store.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    assert run_bench("compare", str(out), store.base, "--store", store.url, cwd=tmp_path).returncode == 0
+    assert run_bench("compare", str(out), store.slow, "--store", store.url, cwd=tmp_path).returncode == 1
+
+
+def test_a_change_past_the_threshold_but_within_the_noise_is_not_a_regression() -> None:
+    rng = np.random.default_rng(0)
+    noisy_base = rng.normal(100, 40, 8)
+    noisy_current = noisy_base * 1.08  # +8 % on the median, from 8 very noisy samples each
+    result = compare(_bundle(noisy_base, "a"), _bundle(noisy_current, "b"), parse_thresholds(["latency=+5%"]))
+    latency = next(r for r in result.results if r.metric == "latency")
+    assert latency.change == pytest.approx(8.0, abs=0.5)
+    assert latency.verdict == "not significant" and latency.p_value > 0.01 and result.exit_code == 0
+
+
+def test_rank_test_agrees_with_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    for x, y in [(rng.normal(0, 1, 30), rng.normal(0.6, 1, 45)),
+                 (rng.integers(0, 4, 60).astype(float), rng.integers(1, 5, 25).astype(float))]:
+        ours = mann_whitney_u(x, y)
+        theirs = stats.mannwhitneyu(x, y, method="asymptotic", use_continuity=True, alternative="two-sided")
+        assert ours.u == pytest.approx(theirs.statistic) and ours.p == pytest.approx(theirs.pvalue, rel=1e-9)
+    assert mann_whitney_u(np.ones(5), np.ones(9)).p == 1.0
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("latency=+5%", (5.0, "%")), ("ram=+0", (0.0, "")), ("accuracy=-0.5pp", (0.5, "pp")),
+    ("flash=1024", (1024.0, "")), ("energy=off", (None, "")), ("LATENCY = 10 %", (10.0, "%")),
+])
+def test_thresholds_parse(text: str, expected: tuple) -> None:
+    t = parse_threshold(text)
+    assert (t.limit, t.unit) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ("speed=+5%", "unknown metric 'speed'"), ("latency=fast", "malformed"), ("latency+5%", "malformed"),
+    ("latency=-5%", "is an increase"), ("accuracy=+1pp", "is a decrease"), ("accuracy=0.5", "takes"),
+    ("ram=+5pp", "takes"),
+])
+def test_bad_thresholds_are_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_threshold(text)
+
+
+def test_bad_threshold_on_the_command_line_exits_2(store: ReportStore, tmp_path: Path) -> None:
+    done = run_bench("compare", store.base, store.base, "--store", store.url, "-t", "speed=+5%", cwd=tmp_path)
+    assert done.returncode == 2 and "unknown metric 'speed'" in done.stderr
+
+
+@pytest.mark.parametrize("content,message", [(b"", "is empty"), (b"\x00\x01garbage", "not a readable bench export"),
+                                             (b'{"format": "other"}', "not a bench export"), (None, "does not exist")])
+def test_empty_or_unreadable_baseline_files_exit_2(store: ReportStore, tmp_path: Path, content: bytes | None,
+                                                    message: str) -> None:
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_bytes(content)
+    done = run_bench("compare", str(path), store.base, "--store", store.url, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_unknown_run_and_no_cells_in_common_exit_2(store: ReportStore, tmp_path: Path) -> None:
+    done = run_bench("compare", "no-such-run", store.base, "--store", store.url, cwd=tmp_path)
+    assert done.returncode == 2 and "no-such-run" in done.stderr
+    done = run_bench("compare", store.base, store.other, "--store", store.url, cwd=tmp_path)
+    assert done.returncode == 2 and "no cell in common" in done.stderr
+    with pytest.raises(CompareError):
+        compare(load_bundle([store.base], store.url), load_bundle([store.other], store.url))
+
+
+def test_cells_that_fail_now_are_regressions(store: ReportStore) -> None:
+    result = compare(load_bundle([store.base], store.url), load_bundle([store.broken], store.url))
+    assert result.exit_code == 1
+    assert {r.verdict for r in result.regressions} == {"failed"} and len(result.regressions) == 6
+
+
+def _bundle(samples_us: np.ndarray, run_id: str) -> RunBundle:
+    """A one-cell bundle, for the statistics alone."""
+    ns = np.asarray(samples_us, dtype=np.float64) * 1e3
+    cell = {"run_id": run_id, "device_name": "board", "variant_name": "dense", "variant_sha256": "ab" * 32,
+            "status": "ok", "method": "dense", "engine": None, "target_sparsity": 0.0, "measured_sparsity": 0.0,
+            "gzip_bytes": 100, "model_bytes": 200, "latency_ns": ns, "latency_source": "measured",
+            "p50_us": float(np.median(samples_us)), "ram_bytes": 10, "arena_bytes": None, "accuracy": 0.9,
+            "accuracy_n": 100, "output_agreement": None, "energy_uj": None, "estimated": False}
+    return RunBundle(runs=[{"id": run_id}], cells=pd.DataFrame([cell]), devices=pd.DataFrame(),
+                     variants=pd.DataFrame(), source="test")
