@@ -128,6 +128,7 @@ class Browser:
         return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
 
     def screenshot(self, path: Path, width: int = 1280) -> Path:
+        self.call("Emulation.clearDeviceMetricsOverride")  # measure the page, not the last screenshot's viewport
         height = int(self.evaluate("document.documentElement.scrollHeight"))
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=min(height, 16000), deviceScaleFactor=1,
                   mobile=False)

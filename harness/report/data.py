@@ -259,9 +259,27 @@ def collect_warnings(data: ReportData) -> list[ReportWarning]:
             reason = cell.details.get("throttle_reason") or "the driver reported thermal throttling"
             out.append(ReportWarning("throttled", f"{cell.board} / {cell.variant_name} repeat {cell.repeat}: "
                                      f"{reason}.", board=cell.board, variant=cell.variant_name))
+        out.extend(_estimated_energy(cells))
         for cell in cells[cells["status"] != "ok"].itertuples(index=False):
             out.append(ReportWarning("failed", f"{cell.board} / {cell.variant_name} repeat {cell.repeat} failed: "
                                      f"{cell.error or 'no error recorded'}", board=cell.board,
                                      variant=cell.variant_name))
     log.debug("%d report warnings", len(out))
     return out
+
+
+def _estimated_energy(cells: pd.DataFrame) -> list[ReportWarning]:
+    """Energy from a modelled meter (or a device's own power model) is an estimate, whatever its precision."""
+    boards: dict[str, str] = {}
+    with_energy = cells[pd.to_numeric(cells["energy_uj"], errors="coerce").notna() & (cells["status"] == "ok")]
+    for board, details in zip(with_energy["board"], with_energy["details"], strict=True):
+        if board in boards or not isinstance(details, dict):
+            continue
+        energy = details.get("energy") if isinstance(details.get("energy"), dict) else {}
+        meter = energy.get("meter") if isinstance(energy.get("meter"), dict) else {}
+        if energy.get("estimated"):
+            boards[board] = f"meter {meter.get('name') or meter.get('kind') or '?'} is a model, not an instrument"
+        elif str(details.get("energy_method", "")).startswith("estimated"):
+            boards[board] = str(details["energy_method"])
+    return [ReportWarning("estimated", f"{board}: energy per inference is estimated ({why}).", board=board)
+            for board, why in boards.items()]
