@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from harness.models.evaluate import evaluate
 from harness.models.inspect import inspect_model
 from harness.models.tflite_file import sha256_bytes
 from harness.models.variant import ModelVariant, load_manifest
 from harness.models.zoo import EXAMPLE_DATASET, EXAMPLE_DIR, EXAMPLE_MANIFEST
+from tests.conftest import run_bench
 
 EXPECTED = {
     "dense",
@@ -113,14 +115,18 @@ def test_variant_runs_in_litert_and_tflm_with_the_recorded_arena(
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_recorded_accuracy_reproduces_with_reference_kernels(
-    name: str, family: dict[str, ModelVariant], test_split: tuple[np.ndarray, np.ndarray]
-) -> None:
-    x, y = test_split
+def test_recorded_accuracy_is_reproduced_by_models_eval(name: str, family: dict[str, ModelVariant]) -> None:
     v = family[name]
-    accuracy = float(np.mean(np.argmax(_litert_ref(v.path.read_bytes(), x), axis=-1) == y))
-    assert v.accuracy is not None
-    assert abs(accuracy - v.accuracy) <= 0.005, (name, accuracy, v.accuracy)
+    report = evaluate(v.path, EXAMPLE_DATASET, kernels="reference")
+    assert v.accuracy is not None and report.accuracy is not None
+    assert abs(report.accuracy - v.accuracy) <= 0.005, (name, report.accuracy, v.accuracy)
+
+
+def test_bench_models_eval_reports_the_recorded_accuracy(family: dict[str, ModelVariant], tmp_path) -> None:
+    v = family["channel-50w"]
+    done = run_bench("models", "eval", str(v.path), "--data", str(EXAMPLE_DATASET), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert abs(json.loads(done.stdout)["accuracy"] - v.accuracy) <= 0.005
 
 
 def test_recorded_figures_match_the_files(family: dict[str, ModelVariant]) -> None:
