@@ -78,10 +78,11 @@ def run_sweep(
     stop: threading.Event | None = None,
     command: str = "",
 ) -> SweepOutcome:
-    """Run (or resume) a sweep and return what happened. Bad input raises before the store is touched."""
+    """Run (or resume) a sweep and return what happened. Bad input raises before the store is
+    created or written: a resume only reads the run it continues until the plan is known good."""
     observer = observer or _LogObserver()
     stop = stop or threading.Event()
-    store = Store.open(config.store.url)
+    store = Store.open(config.store.url, create=False) if resume is not None else None
     try:
         if resume is not None:
             config = _stored_config(store, resume, config)
@@ -92,7 +93,8 @@ def run_sweep(
         n_cells = sum(len(c) for c in lanes.values())
         inputs = {v.sha256: prepare_inputs(v, config.sweep.accuracy_samples) for v in variants}
 
-        if resume is None:
+        if store is None:
+            store = Store.open(config.store.url)
             run_id = new_run_id()
             store.create_run(run_id, config=_config_record(config), n_cells=n_cells, bench_version=bench_version(),
                              git_commit=git_commit(), host=host_name(), command=command)
@@ -115,7 +117,8 @@ def run_sweep(
         return SweepOutcome(run_id=run_id, store_url=config.store.url, cells_total=n_cells, cells_ok=ok,
                             cells_failed=failed, cells_skipped=skipped, status=status)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _config_record(config: BenchConfig) -> dict[str, Any]:

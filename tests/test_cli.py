@@ -136,3 +136,9 @@ def test_resume_of_an_unknown_run(workdir: Path, existing_store: bytes) -> None:
 
 def test_show_of_an_unknown_run_and_of_an_empty_directory(workdir: Path) -> None:
     _assert_refused(run_bench("show", "nope", cwd=workdir), "no store")
+
+
+def test_a_bad_model_in_a_fresh_directory_creates_no_store(workdir: Path) -> None:
+    result = run_bench("sweep", "--model", "nowhere.tflite", "--device", "fake", cwd=workdir)
+    _assert_refused(result, "nowhere.tflite")
+    assert not (workdir / "bench.db").exists()
