@@ -23,7 +23,6 @@ from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.errors import ConfigError
 from harness.report.data import DEFAULT_CV_THRESHOLD, ReportData, build_report_data
-from harness.report.figures import make_figures
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.report.tidy import write_tidy
@@ -93,6 +92,9 @@ def make_report_from_bundle(bundle: RunBundle, out_dir: Path | None = None,
     html_path = md_path = None
     tidy: list[Path] = []
     if "html" in wanted:
+        # matplotlib loads only when figures are drawn: every `bench` command imports this package.
+        from harness.report.figures import make_figures
+
         figures = make_figures(data)
         html_path = out / "report.html"
         html_path.write_text(render_html(data, figures, title=title, generated=generated, regenerate=regenerate),

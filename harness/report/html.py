@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 from html import escape
+from typing import TYPE_CHECKING
 
 from harness.report.data import ReportData
-from harness.report.figures import Figure
 from harness.report.provenance import devices_table, models_table, runs_table
 from harness.report.tables import Table, original_vs_pruned, warnings_table
+
+if TYPE_CHECKING:  # figures imports matplotlib, which a page without figures need not load
+    from harness.report.figures import Figure
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1b1f24;
