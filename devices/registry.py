@@ -46,6 +46,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "fake": "devices.fake",
     "serial": "devices.mcu.driver",
     "ssh": "devices.ssh",
+    "qemu": "devices.qemu",
 }
 
 _extra: dict[str, DriverSpec] = {}

@@ -305,6 +305,11 @@ int bench_backend_allocate(const uint8_t *model, uint32_t size, uint8_t *arena, 
             return -1;
         }
     }
+    for (uint32_t i = 0; i < S.n_in; ++i) {
+        /* Inputs stay untouched for the whole inference: INVOKE(n) runs n times on what SET_INPUT
+         * wrote (TFLM would let later tensors reuse the input's bytes). */
+        S.tensors[S.inputs[i]].last = (int32_t)S.n_ops;
+    }
     for (uint32_t i = 0; i < S.n_out; ++i) {
         ref_tensor *t = &S.tensors[S.outputs[i]];
         t->used = 1;

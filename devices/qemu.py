@@ -1,0 +1,215 @@
+"""The `qemu` device: the bench firmware (C, reference backend) on an emulated Cortex-M4 board.
+
+open() builds the image with the Cortex-M port's CMake (or takes `image`), starts
+
+    qemu-system-arm -M mps2-an386 -kernel bench_fw.elf -icount shift=N,sleep=off
+        -serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on -display none -monitor none
+
+and talks to it through the same serial client and driver as a real board (socket://). QEMU has no
+cycle counter; the firmware times with a 25 MHz timer that, under -icount, advances exactly 2^N ns
+per guest instruction. Latency is therefore instruction-count time — deterministic, flagged
+"emulated", and not the cycles of a real Cortex-M4 — and `instructions` = latency_ns / 2^N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from pydantic import Field
+
+from devices import firmware
+from devices.base import DeviceInfo, RunResult, RunSpec
+from devices.mcu.driver import McuDevice, SerialSettings
+from devices.registry import DeviceSettings, DriverSpec
+from harness.errors import DeviceError
+
+QEMU = "qemu-system-arm"
+MACHINE = "mps2-an386"
+#: Environment variable naming a prebuilt image (skips the build).
+IMAGE_ENV = "BENCH_QEMU_IMAGE"
+
+
+class QemuSettings(DeviceSettings):
+    #: A prebuilt firmware ELF; default: build firmware/ports/cortex-m for qemu-mps2-an386.
+    image: Path | None = None
+    build_dir: Path | None = None
+    #: -icount shift: 2^N ns per instruction. 5 (32 ns, ~31 MIPS) is close to a 25 MHz Cortex-M4 and
+    #: gives the 25 MHz timer better than one-instruction resolution.
+    icount_shift: int = Field(5, ge=0, le=10)
+    qemu: str = QEMU
+    #: icount time is deterministic, so a few timed inferences say everything: the sweep's
+    #: iterations and warm-up are capped here to keep the default sweep short.
+    max_iterations: int = Field(5, ge=1)
+    max_warmup: int = Field(1, ge=0)
+    #: Per-attempt answer timeout: large, as emulated inferences of big models take real seconds.
+    timeout_s: float = Field(20.0, gt=0)
+    retries: int = Field(2, ge=0)
+    op_profile: bool = True
+    trace: bool = False
+    startup_timeout_s: float = Field(10.0, gt=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qemu_command(s: QemuSettings, image: Path, port: int) -> list[str]:
+    return [
+        s.qemu, "-M", MACHINE, "-kernel", str(image), "-display", "none", "-monitor", "none",
+        "-icount", f"shift={s.icount_shift},sleep=off", "-nodefaults",
+        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+    ]  # fmt: skip
+
+
+def locate_image(s: QemuSettings) -> Path:
+    """The given image, $BENCH_QEMU_IMAGE, or a fresh build (incremental: ~0.2 s when up to date)."""
+    explicit = s.image or (Path(os.environ[IMAGE_ENV]) if os.environ.get(IMAGE_ENV) else None)
+    if explicit is not None:
+        if not explicit.is_file():
+            raise DeviceError("qemu", "open", f"firmware image {explicit} does not exist.",
+                              hint="Build it with `bench firmware build --board qemu-mps2-an386`.")  # fmt: skip
+        return explicit
+    return firmware.build(firmware.QEMU_BOARD, s.build_dir)
+
+
+class QemuProcess:
+    """One QEMU process: started, waiting for our connection, stopped."""
+
+    def __init__(self, name: str, settings: QemuSettings, image: Path, log) -> None:
+        self.name, self.settings, self.image, self.log = name, settings, image, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    def start(self) -> str:
+        last = ""
+        for _ in range(3):  # the port is picked before QEMU binds it: retry if someone took it
+            self.port = _free_port()
+            cmd = qemu_command(self.settings, self.image, self.port)
+            self.log.debug("starting %s", " ".join(cmd))
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)  # fmt: skip
+            last = self._wait_listening()
+            if "waiting for connection" in last:
+                return f"socket://127.0.0.1:{self.port}"
+            self.stop()
+        raise DeviceError(self.name, "open", f"QEMU did not start: {last.strip()[-300:] or 'no output'}",
+                          hint=f"Run `{' '.join(qemu_command(self.settings, self.image, 4444))}` by hand.")
+
+    def _wait_listening(self) -> str:
+        assert self.proc is not None and self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
+        out = b""
+        deadline = time.monotonic() + self.settings.startup_timeout_s
+        while b"waiting for connection" not in out and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                out += chunk
+            elif self.proc.poll() is not None:
+                break
+        return out.decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=3)
+        if proc.stderr:
+            with contextlib.suppress(OSError):
+                proc.stderr.close()
+
+
+class QemuDevice(McuDevice):
+    kind = "qemu"
+
+    def __init__(self, name: str, settings: QemuSettings) -> None:
+        s = settings
+        inner = SerialSettings(port="qemu://pending", timeout_s=s.timeout_s, retries=s.retries, trace=s.trace,
+                               op_profile=s.op_profile)  # fmt: skip
+        super().__init__(name, inner)
+        self.qemu_settings = settings
+        self._qemu: QemuProcess | None = None
+        self._url: str | None = None
+        self.image: Path | None = None
+
+    def _port(self) -> str:
+        return self._url or "qemu://pending"
+
+    def open(self) -> None:
+        try:
+            self.image = locate_image(self.qemu_settings)
+        except firmware.FirmwareError as exc:
+            raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
+        self._qemu = QemuProcess(self.name, self.qemu_settings, self.image, self.log)
+        self._url = self._qemu.start()
+        super().open()  # on failure it calls self.close(), which stops QEMU
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._qemu is not None:
+                self._qemu.stop()
+                self._qemu = None
+
+    def run(self, spec: RunSpec) -> RunResult:
+        s = self.qemu_settings
+        capped = dataclasses.replace(spec, iterations=min(spec.iterations, s.max_iterations),
+                                     warmup=min(spec.warmup, s.max_warmup), min_seconds=0.0,
+                                     max_iterations=min(spec.max_iterations, s.max_iterations))  # fmt: skip
+        result = super().run(capped)
+        ns_per_insn = float(2**s.icount_shift)
+        details = dict(result.details)
+        details.update(icount_shift=s.icount_shift, instructions=[float(x) / ns_per_insn for x in result.latency_ns],
+                       iterations_capped_from=spec.iterations if spec.iterations > capped.iterations else None)
+        return dataclasses.replace(result, details=details,
+                                   timing_method=f"QEMU -icount shift={s.icount_shift}: instruction-count time "
+                                                 f"(2^{s.icount_shift} ns per instruction), 25 MHz timer")  # fmt: skip
+
+    def info(self) -> DeviceInfo:
+        base = super().info()
+        details = dict(base.details)
+        details.update(emulated=True, machine=MACHINE, icount_shift=self.qemu_settings.icount_shift,
+                       image=str(self.image), qemu=self.qemu_settings.qemu)  # fmt: skip
+        return dataclasses.replace(base, kind=self.kind, details=details)
+
+
+def unavailable_reason() -> str | None:
+    """None only when QEMU is here and so is the image (or the toolchain to build it)."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} not found (apt-get install --no-install-recommends qemu-system-arm)"
+    if os.environ.get(IMAGE_ENV):
+        return None if Path(os.environ[IMAGE_ENV]).is_file() else f"${IMAGE_ENV} does not exist"
+    if (firmware.default_build_dir(firmware.QEMU_BOARD) / "bench_fw.elf").is_file():
+        return None
+    if not firmware.CORTEX_M.is_dir():
+        return "the firmware sources are not here (installed without the repository); set $BENCH_QEMU_IMAGE"
+    missing = firmware.missing_tools("cortex-m")
+    return f"cannot build the QEMU image: {', '.join(missing)} not found" if missing else None
+
+
+DRIVER = DriverSpec(
+    kind="qemu",
+    summary="The bench C firmware on QEMU's mps2-an386 (Cortex-M4), instruction-count (emulated) timing.",
+    settings=QemuSettings,
+    create=QemuDevice,
+    unavailable_reason=unavailable_reason,
+    default_settings=lambda: {},
+)
