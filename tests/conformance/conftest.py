@@ -29,6 +29,7 @@ TARGETS = [
     ("pty", "cortex-m4@80MHz"),
     ("tcp", "cortex-m7@216MHz"),
     ("pty", "esp32s3@240MHz"),
+    ("qemu", "mps2-an386"),  # the C firmware itself, when QEMU and the image (or its toolchain) are here
 ]
 
 
@@ -54,11 +55,27 @@ def mcu_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield port
         return
     transport, profile = request.param
+    if transport == "qemu":
+        yield from _qemu_url()
+        return
     sim = SimProcess(f"sim-{transport}-{profile}", SimSettings(transport=transport, profile=profile),
                      logging.getLogger("bench.conformance.sim"))
     url = sim.start()
     yield url
     sim.stop()
+
+
+def _qemu_url() -> Iterator[str]:
+    from devices import qemu
+
+    reason = qemu.unavailable_reason()
+    if reason:
+        pytest.skip(f"qemu: {reason}")
+    settings = qemu.QemuSettings()
+    proc = qemu.QemuProcess("qemu", settings, qemu.locate_image(settings), logging.getLogger("bench.conformance.qemu"))
+    url = proc.start()
+    yield url
+    proc.stop()
 
 
 @pytest.fixture
