@@ -90,6 +90,22 @@ static inline int8_t finish(const ref_conv_params *p, int32_t acc, int oc, int32
     return (int8_t)acc;
 }
 
+/* The filter taps [k0, k1) that land inside the input along one axis, for an output at `origin`. */
+static inline void tap_range(int origin, int dil, int taps, int size, int *k0, int *k1)
+{
+    int lo = 0, hi = taps;
+    while (lo < hi && origin + lo * dil < 0) {
+        ++lo;
+    }
+    while (hi > lo && origin + (hi - 1) * dil >= size) {
+        --hi;
+    }
+    *k0 = lo;
+    *k1 = hi;
+}
+
+/* Loops are ordered so the bounds checks happen once per output pixel, not once per product:
+ * the emulated instruction count (and a real MCU's cycles) is dominated by the innermost loop. */
 static void eval_conv(const ref_op *op, ref_tensor *t)
 {
     const ref_conv_params *p = &op->p.conv;
@@ -98,37 +114,40 @@ static void eval_conv(const ref_op *op, ref_tensor *t)
     const int oh = out->dims[1], ow = out->dims[2], oc_n = out->dims[3];
     const int kh = p->filter_h, kw = p->filter_w, fic = w->dims[3];
     const int oc_per_group = oc_n / (ic / fic);
-    const int32_t in_off = -in->zero_point;
+    const int32_t in_off = -in->zero_point, out_zp = out->zero_point;
     const int8_t *x = (const int8_t *)in->data;
     const int8_t *wt = (const int8_t *)w->data;
     int8_t *y = (int8_t *)out->data;
     for (int b = 0; b < batches; ++b) {
         for (int oy = 0; oy < oh; ++oy) {
             const int y0 = oy * p->stride_h - p->pad_h;
+            int ky0, ky1;
+            tap_range(y0, p->dil_h, kh, ih, &ky0, &ky1);
             for (int ox = 0; ox < ow; ++ox) {
                 const int x0 = ox * p->stride_w - p->pad_w;
-                for (int oc = 0; oc < oc_n; ++oc) {
-                    const int c0 = (oc / oc_per_group) * fic;
+                int kx0, kx1;
+                tap_range(x0, p->dil_w, kw, iw, &kx0, &kx1);
+                int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc_n;
+                for (int oc = 0, g = 0, in_group = 0; oc < oc_n; ++oc) {
+                    const int c0 = g * fic;
                     int32_t acc = 0;
-                    for (int ky = 0; ky < kh; ++ky) {
-                        const int iy = y0 + ky * p->dil_h;
-                        if (iy < 0 || iy >= ih) {
-                            continue;
-                        }
-                        for (int kx = 0; kx < kw; ++kx) {
-                            const int ix = x0 + kx * p->dil_w;
-                            if (ix < 0 || ix >= iw) {
-                                continue;
-                            }
-                            const int8_t *xp = x + (((b * ih + iy) * iw + ix) * ic + c0);
-                            const int8_t *wp = wt + (((oc * kh + ky) * kw + kx) * fic);
+                    for (int ky = ky0; ky < ky1; ++ky) {
+                        const int8_t *xrow = x + ((b * ih + y0 + ky * p->dil_h) * iw) * ic + c0;
+                        const int8_t *wrow = wt + ((oc * kh + ky) * kw) * fic;
+                        for (int kx = kx0; kx < kx1; ++kx) {
+                            const int8_t *xp = xrow + (x0 + kx * p->dil_w) * ic;
+                            const int8_t *wp = wrow + kx * fic;
                             for (int k = 0; k < fic; ++k) {
                                 acc += (int32_t)wp[k] * ((int32_t)xp[k] + in_off);
                             }
                         }
                     }
                     acc = add_wrap(acc, bias_at(t, op, oc));
-                    y[((b * oh + oy) * ow + ox) * oc_n + oc] = finish(p, acc, oc, out->zero_point);
+                    yp[oc] = finish(p, acc, oc, out_zp);
+                    if (++in_group == oc_per_group) { /* next group of output channels */
+                        in_group = 0;
+                        ++g;
+                    }
                 }
             }
         }
@@ -142,34 +161,34 @@ static void eval_dwconv(const ref_op *op, ref_tensor *t)
     const int batches = in->dims[0], ih = in->dims[1], iw = in->dims[2], ic = in->dims[3];
     const int oh = out->dims[1], ow = out->dims[2], oc_n = out->dims[3];
     const int kh = p->filter_h, kw = p->filter_w, mult = p->depth_mult;
-    const int32_t in_off = -in->zero_point;
+    const int32_t in_off = -in->zero_point, out_zp = out->zero_point;
     const int8_t *x = (const int8_t *)in->data;
     const int8_t *wt = (const int8_t *)t[op->in[1]].data;
     int8_t *y = (int8_t *)out->data;
     for (int b = 0; b < batches; ++b) {
         for (int oy = 0; oy < oh; ++oy) {
             const int y0 = oy * p->stride_h - p->pad_h;
+            int ky0, ky1;
+            tap_range(y0, p->dil_h, kh, ih, &ky0, &ky1);
             for (int ox = 0; ox < ow; ++ox) {
                 const int x0 = ox * p->stride_w - p->pad_w;
-                for (int oc = 0; oc < oc_n; ++oc) {
-                    const int c = oc / mult;
-                    int32_t acc = 0;
-                    for (int ky = 0; ky < kh; ++ky) {
-                        const int iy = y0 + ky * p->dil_h;
-                        if (iy < 0 || iy >= ih) {
-                            continue;
-                        }
-                        for (int kx = 0; kx < kw; ++kx) {
-                            const int ix = x0 + kx * p->dil_w;
-                            if (ix < 0 || ix >= iw) {
-                                continue;
+                int kx0, kx1;
+                tap_range(x0, p->dil_w, kw, iw, &kx0, &kx1);
+                int8_t *yp = y + ((b * oh + oy) * ow + ox) * oc_n;
+                for (int c = 0, oc = 0; c < ic; ++c) {
+                    for (int m = 0; m < mult; ++m, ++oc) {
+                        int32_t acc = 0;
+                        for (int ky = ky0; ky < ky1; ++ky) {
+                            const int8_t *xrow = x + (b * ih + y0 + ky * p->dil_h) * iw * ic + c;
+                            const int8_t *wrow = wt + ky * kw * oc_n + oc;
+                            for (int kx = kx0; kx < kx1; ++kx) {
+                                int32_t xv = xrow[(x0 + kx * p->dil_w) * ic];
+                                acc += (int32_t)wrow[kx * oc_n] * (xv + in_off);
                             }
-                            int32_t xv = x[((b * ih + iy) * iw + ix) * ic + c];
-                            acc += (int32_t)wt[(ky * kw + kx) * oc_n + oc] * (xv + in_off);
                         }
+                        acc = add_wrap(acc, bias_at(t, op, oc));
+                        yp[oc] = finish(p, acc, oc, out_zp);
                     }
-                    acc = add_wrap(acc, bias_at(t, op, oc));
-                    y[((b * oh + oy) * ow + ox) * oc_n + oc] = finish(p, acc, oc, out->zero_point);
                 }
             }
         }

@@ -11,8 +11,10 @@ int32_t q_srdhm(int32_t a, int32_t b)
     }
     int64_t ab = (int64_t)a * (int64_t)b;
     int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* C99 division truncates toward zero, which is what the nudge above is designed for. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    /* Division by 2^31 truncating toward zero (what the nudge is designed for), done with shifts:
+     * a 64-bit '/' compiles to a slow library call on 32-bit cores. */
+    int64_t v = ab + nudge;
+    return (int32_t)(v >= 0 ? (v >> 31) : -((-v) >> 31));
 }
 
 int32_t q_rdivpot(int32_t x, int exponent)

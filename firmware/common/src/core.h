@@ -30,9 +30,14 @@ typedef struct {
     uint8_t have_last;
     uint16_t seq; /* of the request being handled, for BUSY */
 
-    /* upload (§4.4) */
+    /* upload (§4.4); verified models stay in the buffer as slots, so a model the host sends again
+     * (the next repeat of a sweep) is "already held" and needs no bytes on the wire */
     uint8_t up_active, model_ok;
-    uint32_t up_size, up_crc, up_watermark;
+    uint32_t up_size, up_crc, up_watermark, up_offset;
+    struct {
+        uint32_t offset, size, crc;
+    } slots[BENCH_MODEL_SLOTS];
+    uint32_t n_slots;
 
     /* allocation and runs */
     uint8_t allocated, invoked, log_valid, prof_valid;

@@ -4,6 +4,41 @@
 #include "bench/crc32.h"
 #include "core.h"
 
+/* Where a model of `size` bytes goes: its slot if it is held already (then *watermark = size), else
+ * after the last slot, else at 0 with every slot forgotten. */
+static uint32_t place(uint32_t size, uint32_t crc, uint32_t *watermark)
+{
+    uint32_t end = 0;
+    for (uint32_t i = 0; i < C.n_slots; ++i) {
+        if (C.slots[i].size == size && C.slots[i].crc == crc) {
+            *watermark = size;
+            return C.slots[i].offset;
+        }
+        uint32_t e = (C.slots[i].offset + C.slots[i].size + 15u) & ~15u;
+        end = e > end ? e : end;
+    }
+    if (C.n_slots >= BENCH_MODEL_SLOTS || size > C.model_cap - end || end > C.model_cap) {
+        C.n_slots = 0;
+        end = 0;
+    }
+    return end;
+}
+
+static void remember(void)
+{
+    for (uint32_t i = 0; i < C.n_slots; ++i) {
+        if (C.slots[i].offset == C.up_offset) {
+            return;
+        }
+    }
+    if (C.n_slots < BENCH_MODEL_SLOTS) {
+        C.slots[C.n_slots].offset = C.up_offset;
+        C.slots[C.n_slots].size = C.up_size;
+        C.slots[C.n_slots].crc = C.up_crc;
+        C.n_slots++;
+    }
+}
+
 uint8_t cmd_upload_begin(const uint8_t *req, uint32_t len, bench_writer *w)
 {
     if (len != 8) {
@@ -17,13 +52,14 @@ uint8_t cmd_upload_begin(const uint8_t *req, uint32_t len, bench_writer *w)
         return reply_error(w, BENCH_E_BAD_ARG, "empty model");
     }
     if (!(C.up_active && C.up_size == size && C.up_crc == crc)) {
-        /* A different model: forget the old one and its allocation before any byte is overwritten. */
+        /* A different model: forget the old one's allocation before any byte is overwritten. */
         forget_allocation();
         C.up_active = 1;
         C.model_ok = 0;
         C.up_size = size;
         C.up_crc = crc;
         C.up_watermark = 0;
+        C.up_offset = place(size, crc, &C.up_watermark);
     }
     bw_u32(w, C.up_watermark);
     bw_u16(w, (uint16_t)(BENCH_MAX_PAYLOAD - 4u));
@@ -53,7 +89,7 @@ uint8_t cmd_upload_chunk(const uint8_t *req, uint32_t len, bench_writer *w)
     if (offset != C.up_watermark) {
         return reply_error_u32(w, BENCH_E_SEQUENCE, C.up_watermark, "chunk not at the watermark");
     }
-    memcpy(C.model + offset, req + 4, n); /* offset + n <= up_size <= model_cap, checked above */
+    memcpy(C.model + C.up_offset + offset, req + 4, n); /* up_offset + up_size <= model_cap by place() */
     C.up_watermark = (uint32_t)end;
     bw_u32(w, C.up_watermark);
     return BENCH_OK;
@@ -68,7 +104,7 @@ uint8_t cmd_upload_end(const uint8_t *req, uint32_t len, bench_writer *w)
     if (!C.up_active || C.up_watermark < C.up_size) {
         return reply_error_u32(w, BENCH_E_STATE, C.up_watermark, "upload incomplete");
     }
-    uint32_t crc = bench_crc32(0, C.model, C.up_size);
+    uint32_t crc = bench_crc32(0, C.model + C.up_offset, C.up_size);
 #if defined(BENCH_FUZZ)
     crc = C.up_crc; /* the fuzz build accepts any model so the fuzzer reaches the backend */
 #endif
@@ -78,6 +114,7 @@ uint8_t cmd_upload_end(const uint8_t *req, uint32_t len, bench_writer *w)
         return reply_error(w, BENCH_E_CHECKSUM, "model CRC-32 mismatch");
     }
     C.model_ok = 1;
+    remember();
     bw_u32(w, C.up_size);
     bw_u32(w, crc);
     return BENCH_OK;
@@ -113,7 +150,7 @@ uint8_t cmd_allocate(const uint8_t *req, uint32_t len, bench_writer *w)
     uint32_t used = 0;
     forget_allocation();
     maybe_busy(0);
-    if (bench_backend_allocate(C.model, C.up_size, C.arena, capacity, &used, &err)) {
+    if (bench_backend_allocate(C.model + C.up_offset, C.up_size, C.arena, capacity, &used, &err)) {
         switch (err.status) {
         case BENCH_E_UNSUPPORTED_OP:
             bw_u16(w, err.builtin_code);

@@ -27,6 +27,10 @@
 #else
 #define BENCH_MAX_COUNT 10000000u
 #endif
+/* Verified models kept side by side in the model buffer (1: only the current one). */
+#ifndef BENCH_MODEL_SLOTS
+#define BENCH_MODEL_SLOTS 8u
+#endif
 #define BENCH_FIRMWARE_VERSION "bench-fw/1"
 
 /* The body of the largest frame and its encoded size (§2.3, §7.1). */
