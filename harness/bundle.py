@@ -4,9 +4,9 @@ comparison needs, read from the store or from a file written by `bench export`.
 Both sources give the same frames, so a nightly job can compare tonight's run in the store with last
 night's good baseline kept as a CI artifact, and the report code never knows the difference.
 
-Reading from the store is built for size: `Store.measurement_rows` decodes every JSON column row by
-row through SQLAlchemy, which costs seconds at 100,000 rows; here the latency arrays come back as
-text and are parsed in one pass by numpy.
+Reading from the store is built for size: decoding every JSON column row by row through SQLAlchemy
+costs seconds at 100,000 rows; here the latency arrays come back as text and are parsed in one pass
+by numpy. `harness.results.load` reads through here too, so there is one reader of cells.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _parse_details(text: Any) -> dict[str, Any]:
 
 
 def _join(cells: pd.DataFrame, snaps: pd.DataFrame, var_rows: pd.DataFrame) -> pd.DataFrame:
-    """The same columns `Store.measurement_rows` returns: each cell with its variant and device snapshot."""
+    """Each cell with its variant's and its device snapshot's columns."""
     if cells.empty:
         return cells
     if len(var_rows):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.bundle import load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.errors import StoreError
 from harness.store import Store
@@ -23,15 +24,9 @@ SUMMARY_COLUMNS = [
 
 
 def load(run_ids: str | list[str], store_url: str = DEFAULT_STORE_URL) -> pd.DataFrame:
+    """Every cell of the runs, with its variant and device snapshot; an unknown run id is an error."""
     ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-    store = Store.open(store_url, create=False)
-    try:
-        for run_id in ids:
-            store.get_run(run_id)  # an unknown id is an error naming it, not an empty frame
-        rows = store.measurement_rows(ids)
-    finally:
-        store.close()
-    return pd.DataFrame(rows)
+    return load_bundle(ids, store_url).cells
 
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:

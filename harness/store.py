@@ -309,26 +309,6 @@ class Store:
         with self._tx() as conn:
             conn.execute(measurements.insert().values(**row))
 
-    def measurement_rows(self, run_ids: list[str]) -> list[dict[str, Any]]:
-        query = (
-            sa.select(
-                measurements,
-                variants.c.method, variants.c.engine, variants.c.scope, variants.c.target_sparsity,
-                variants.c.measured_sparsity, variants.c.params, variants.c.macs, variants.c.size_bytes,
-                variants.c.gzip_bytes, variants.c.base_sha256,
-                device_snapshots.c.kind.label("device_kind"), device_snapshots.c.runtime,
-                device_snapshots.c.runtime_version, device_snapshots.c.cpu, device_snapshots.c.clock_hz,
-            )
-            .select_from(
-                measurements.join(variants, measurements.c.variant_sha256 == variants.c.sha256)
-                .outerjoin(device_snapshots, measurements.c.device_snapshot_id == device_snapshots.c.id)
-            )
-            .where(measurements.c.run_id.in_(run_ids))
-            .order_by(measurements.c.id)
-        )
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
 
 def _check_sqlite_path(path: Path, url: str, create: bool) -> None:
     hint = "Point [store] url in bench.toml (or --store) at a writable directory."
