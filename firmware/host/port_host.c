@@ -33,6 +33,10 @@ uint32_t bench_port_cycles(void)
     return ticks += 7; /* deterministic and never stuck */
 }
 
+void bench_port_align(void)
+{
+}
+
 void bench_port_marker(int active)
 {
     host_marker = active;

@@ -97,6 +97,7 @@ uint8_t cmd_invoke(const uint8_t *req, uint32_t len, bench_writer *w)
         bench_port_marker(1);
     }
     for (uint32_t i = 0; i < n; ++i) {
+        bench_port_align(); /* no-op on boards; emulators line up the tick phase of each count */
         uint32_t t0 = bench_port_cycles();
         int rc = bench_backend_invoke(profile ? &hooks : NULL, &err);
         uint32_t c = bench_port_cycles() - t0; /* modulo 2^32 by unsigned arithmetic */

@@ -19,6 +19,9 @@ typedef struct {
 void bench_port_write(const uint8_t *data, uint32_t len);
 /* A free-running counter at clock_hz; differences are taken modulo 2^32. */
 uint32_t bench_port_cycles(void);
+/* Called before each timed inference. Emulators use it to line the counter's tick phase up, so
+ * a count does not depend on what happened before (boards with a cycle counter: do nothing). */
+void bench_port_align(void);
 /* Drive the timed-window line (1: active). Ports without a marker do nothing. */
 void bench_port_marker(int active);
 /* Reboot. On hardware this does not return; host builds re-initialise the core instead. */

@@ -22,6 +22,9 @@
 #define TIMER_CTRL REG32(TIMER0 + 0x00u)
 #define TIMER_VALUE REG32(TIMER0 + 0x04u)
 #define TIMER_RELOAD REG32(TIMER0 + 0x08u)
+#define TIMER_INTCLEAR REG32(TIMER0 + 0x0Cu)
+#define TIMER0_IRQ 8u
+#define NVIC_ISPR0 REG32(0xE000E200u)
 
 #define FPGAIO_LED REG32(0x40028000u)
 
@@ -52,10 +55,11 @@ void board_init(void)
     TIMER_CTRL = 0;
     TIMER_RELOAD = 0xFFFFFFFFu;
     TIMER_VALUE = 0xFFFFFFFFu;
-    TIMER_CTRL = 1u; /* enable, no interrupt */
+    TIMER_CTRL = 1u | 8u; /* enable; interrupt at the wrap, used only by bench_port_align() */
     UART_BAUDDIV = 16u;
     UART_CTRL = 0x1u | 0x2u | 0x8u; /* TX, RX, RX interrupt */
     nvic_enable(UART0_RX_IRQ);
+    nvic_enable(TIMER0_IRQ);
     FPGAIO_LED = 0;
 }
 
@@ -75,7 +79,9 @@ static void drain_uart(void)
 
 void board_irq(uint32_t irq)
 {
-    if (irq == UART0_RX_IRQ) {
+    if (irq == TIMER0_IRQ) {
+        TIMER_INTCLEAR = 1u;
+    } else if (irq == UART0_RX_IRQ) {
         UART_INTSTATUS = 2u; /* clear first: a byte arriving during the drain raises it again */
         drain_uart();
     }
@@ -111,6 +117,24 @@ void bench_port_write(const uint8_t *data, uint32_t len)
 uint32_t bench_port_cycles(void)
 {
     return 0xFFFFFFFFu - TIMER_VALUE; /* counts down from 2^32-1: wraps after 171 s of virtual time */
+}
+
+/* The 25 MHz timer ticks every 40 ns, an instruction takes 2^shift ns: where the first tick falls
+ * relative to the start of an inference depends on everything executed before (serial traffic),
+ * which moved counts by one tick between runs. Sleeping until the timer's own wrap interrupt puts
+ * the start exactly on a tick: with `-icount sleep=off` QEMU jumps virtual time straight to that
+ * deadline (no real time passes), and from there every instruction count is reproducible. */
+void bench_port_align(void)
+{
+    irq_disable();
+    TIMER_INTCLEAR = 1u; /* forget a wrap that happened earlier: wait for the next one */
+    NVIC_ICPR(0) = 1u << TIMER0_IRQ;
+    while (!(NVIC_ISPR0 & (1u << TIMER0_IRQ))) {
+        wait_for_interrupt(); /* a serial byte may wake us too: sleep again */
+    }
+    TIMER_INTCLEAR = 1u;
+    NVIC_ICPR(0) = 1u << TIMER0_IRQ;
+    irq_enable();
 }
 
 void bench_port_marker(int active)

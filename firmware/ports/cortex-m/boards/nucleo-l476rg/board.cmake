@@ -1,0 +1,8 @@
+# ST Nucleo-L476RG: Cortex-M4F at 80 MHz, USART2 on the ST-LINK virtual COM port, DWT cycle counter.
+set(BOARD_CPU_FLAGS -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16)
+set(BOARD_SOURCES ${CMAKE_CURRENT_LIST_DIR}/board.c)
+set(BOARD_LINKER_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/link.ld)
+# 96 KiB of SRAM1 hold the program's data and a 48 KiB model buffer; SRAM2 is the 30 KiB arena.
+set(BOARD_DEFINITIONS BOARD_MODEL_CAPACITY=0xC000u BOARD_ARENA_CAPACITY=0x7800u BENCH_MAX_PAYLOAD=1024u
+    BENCH_MAX_CYCLE_LOG=256u BENCH_MAX_PROFILE_OPS=64u BENCH_MODEL_SLOTS=1u REF_MAX_TENSORS=96 REF_MAX_OPS=64)
+set(BOARD_CYCLES dwt)

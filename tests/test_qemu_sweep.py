@@ -1,0 +1,60 @@
+"""`bench sweep` of the bundled digits family on the `qemu` device: every variant stores its emulated
+latency (the same in a second run), its arena bytes and outputs identical to the TFLM runtime's on
+every test input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from devices import qemu
+from harness.models.zoo import EXAMPLE_DIR
+from tests.conftest import run_bench, write_config
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(qemu.unavailable_reason() is not None, reason=f"qemu: {qemu.unavailable_reason()}")]
+
+CONFIG = """
+[store]
+url = "sqlite:///bench.db"
+
+[[devices]]
+name = "qemu"
+kind = "qemu"
+
+[sweep]
+models = ["{manifest}"]
+repeats = 1
+accuracy_samples = {samples}
+"""
+
+
+def sweep(workdir: Path, samples: str) -> dict[str, dict]:
+    workdir.mkdir()
+    write_config(workdir / "bench.toml", CONFIG.format(manifest=EXAMPLE_DIR / "manifest.json", samples=samples))
+    r = run_bench("sweep", "-c", "bench.toml", cwd=workdir, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    engine = sa.create_engine(f"sqlite:///{workdir / 'bench.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT variant_name, status, latency_source, latency_ns, arena_bytes, "
+                                    "output_agreement, output_max_lsb, accuracy_n FROM measurements")).mappings()
+        out = {row["variant_name"]: dict(row) for row in rows}
+    engine.dispose()
+    return out
+
+
+def test_family_sweep_on_qemu(tmp_path: Path) -> None:
+    first = sweep(tmp_path / "first", '"all"')
+    assert len(first) == 9
+    for name, row in first.items():
+        assert row["status"] == "ok", name
+        assert row["latency_source"] == "emulated"
+        assert row["arena_bytes"] and row["arena_bytes"] > 0
+        assert row["accuracy_n"] == 360
+        assert row["output_agreement"] == 1.0 and row["output_max_lsb"] == 0, name  # bit-identical to TFLM
+    second = sweep(tmp_path / "second", "0")
+    for name, row in second.items():
+        assert row["latency_ns"] == first[name]["latency_ns"], name  # icount time is deterministic
+        assert row["arena_bytes"] == first[name]["arena_bytes"]
