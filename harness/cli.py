@@ -199,6 +199,7 @@ def _mount_optional_commands() -> None:
     from harness.cli_devices import devices_app
 
     app.add_typer(devices_app, name="devices")
+    app.add_typer(__import__("harness.cli_firmware").cli_firmware.firmware_app, name="firmware")
     try:
         from harness import cli_models
     except ImportError:

@@ -1,0 +1,44 @@
+"""`bench firmware build|flash --board B`: thin wrappers over each board's own tools.
+
+The work is in devices.firmware (CMake + arm-none-eabi-gcc, idf.py, pyocd/probe-rs, esptool); this
+module only adapts arguments and prints what was built or run. A missing tool is a BenchError with
+the install hint (exit code 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from devices import firmware
+
+firmware_app = typer.Typer(help="Build and flash the bench firmware (ESP32, Cortex-M boards, the QEMU board).",
+                           no_args_is_help=True)  # fmt: skip
+console = Console()
+
+BoardOpt = Annotated[str, typer.Option("--board", "-b", help=f"one of: {', '.join(firmware.BOARDS)}")]
+
+
+@firmware_app.command("build")
+def build_command(
+    board: BoardOpt,
+    build_dir: Annotated[Path | None, typer.Option("--build-dir", help="default: build/firmware/<board>")] = None,
+    backend: Annotated[str, typer.Option(help="ref (C reference kernels) or tflm (TFLite Micro)")] = "ref",
+) -> None:
+    """Build the firmware image for a board with the board's own build system."""
+    image = firmware.build(board, build_dir, backend=backend)
+    console.print(f"built {image}")
+
+
+@firmware_app.command("flash")
+def flash_command(
+    board: BoardOpt,
+    port: Annotated[str | None, typer.Option("--port", "-p", help="serial port (ESP32) or probe id (pyocd)")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="default: the last build for the board")] = None,
+) -> None:
+    """Flash the built image (esptool/idf.py for ESP32, pyocd or probe-rs for Cortex-M)."""
+    cmd = firmware.flash(board, image, port)
+    console.print("flashed: " + " ".join(cmd))
