@@ -269,6 +269,15 @@ void bench_core_start(void)
     C.busy_mark = bench_port_cycles();
 }
 
+void bench_core_log(const char *text)
+{
+    uint32_t n = 0;
+    while (text[n] && n < BANNER_MAX) {
+        ++n;
+    }
+    send_event(BENCH_EVT_LOG, 0, (const uint8_t *)text, n);
+}
+
 const bench_core_stats *bench_core_get_stats(void)
 {
     return &C.stats;

@@ -42,6 +42,9 @@ void bench_core_init(const bench_port_info *info, uint8_t *model, uint32_t model
 void bench_core_start(void);
 void bench_core_rx(const uint8_t *data, uint32_t len);
 
+/* A LOG event (PROTOCOL.md §5): diagnostics a port wants the host to see (never required). */
+void bench_core_log(const char *text);
+
 /* Counters for diagnostics and tests. */
 typedef struct {
     uint32_t frames, naks, duplicates;
