@@ -86,6 +86,9 @@ def locate_image(s: QemuSettings) -> Path:
             raise DeviceError("qemu", "open", f"firmware image {explicit} does not exist.",
                               hint="Build it with `bench firmware build --board qemu-mps2-an386`.")  # fmt: skip
         return explicit
+    built = (s.build_dir or firmware.default_build_dir(firmware.QEMU_BOARD)) / "bench_fw.elf"
+    if built.is_file() and firmware.missing_tools("cortex-m"):
+        return built  # a previous build, and no toolchain here to refresh it
     return firmware.build(firmware.QEMU_BOARD, s.build_dir)
 
 
