@@ -22,11 +22,17 @@
 #define TIMER_CTRL REG32(TIMER0 + 0x00u)
 #define TIMER_VALUE REG32(TIMER0 + 0x04u)
 #define TIMER_RELOAD REG32(TIMER0 + 0x08u)
-#define TIMER_INTCLEAR REG32(TIMER0 + 0x0Cu)
+#define TIMER_INTSTATUS REG32(TIMER0 + 0x0Cu) /* read: wrapped; write 1: clear */
+#define TIMER_INTCLEAR TIMER_INTSTATUS
 #define TIMER0_IRQ 8u
-#define NVIC_ISPR0 REG32(0xE000E200u)
 
 #define FPGAIO_LED REG32(0x40028000u)
+
+/* The counter: timer0 wraps every 2^16 ticks (2.6 ms); its interrupt counts the wraps, which extend
+ * the 16-bit count to 32 bits. A short period keeps bench_port_align()'s wait short. */
+#define TIMER_BITS 16u
+#define TIMER_PERIOD (1u << TIMER_BITS)
+static volatile uint32_t wraps;
 
 /* Survives a SYSRESETREQ (QEMU does not clear RAM on reset), so each boot gets a new id. */
 __attribute__((section(".noinit"))) static uint32_t boot_magic, boot_count;
@@ -53,9 +59,9 @@ void board_init(void)
     }
     info.boot_id = ++boot_count;
     TIMER_CTRL = 0;
-    TIMER_RELOAD = 0xFFFFFFFFu;
-    TIMER_VALUE = 0xFFFFFFFFu;
-    TIMER_CTRL = 1u | 8u; /* enable; interrupt at the wrap, used only by bench_port_align() */
+    TIMER_RELOAD = TIMER_PERIOD - 1u;
+    TIMER_VALUE = TIMER_PERIOD - 1u;
+    TIMER_CTRL = 1u | 8u; /* enable, interrupt at each wrap */
     UART_BAUDDIV = 16u;
     UART_CTRL = 0x1u | 0x2u | 0x8u; /* TX, RX, RX interrupt */
     nvic_enable(UART0_RX_IRQ);
@@ -81,6 +87,7 @@ void board_irq(uint32_t irq)
 {
     if (irq == TIMER0_IRQ) {
         TIMER_INTCLEAR = 1u;
+        wraps++;
     } else if (irq == UART0_RX_IRQ) {
         UART_INTSTATUS = 2u; /* clear first: a byte arriving during the drain raises it again */
         drain_uart();
@@ -116,25 +123,29 @@ void bench_port_write(const uint8_t *data, uint32_t len)
 
 uint32_t bench_port_cycles(void)
 {
-    return 0xFFFFFFFFu - TIMER_VALUE; /* counts down from 2^32-1: wraps after 171 s of virtual time */
+    uint32_t w, v, pending;
+    do { /* the interrupt ran between the reads: read again */
+        w = wraps;
+        v = TIMER_VALUE;
+        pending = TIMER_INTSTATUS & 1u;
+        if (pending) { /* wrapped, interrupt not taken yet (QEMU takes it at a block boundary) */
+            v = TIMER_VALUE;
+        }
+    } while (w != wraps);
+    return ((w + pending) << TIMER_BITS) | (TIMER_PERIOD - 1u - v);
 }
 
 /* The 25 MHz timer ticks every 40 ns, an instruction takes 2^shift ns: where the first tick falls
  * relative to the start of an inference depends on everything executed before (serial traffic),
- * which moved counts by one tick between runs. Sleeping until the timer's own wrap interrupt puts
- * the start exactly on a tick: with `-icount sleep=off` QEMU jumps virtual time straight to that
- * deadline (no real time passes), and from there every instruction count is reproducible. */
+ * which moved counts by one tick between runs. Sleeping until the timer's next wrap interrupt puts
+ * the start on a tick: with `-icount sleep=off` QEMU jumps virtual time straight to that deadline
+ * (no real time passes), and from the interrupt on every instruction is the same in every run. */
 void bench_port_align(void)
 {
-    irq_disable();
-    TIMER_INTCLEAR = 1u; /* forget a wrap that happened earlier: wait for the next one */
-    NVIC_ICPR(0) = 1u << TIMER0_IRQ;
-    while (!(NVIC_ISPR0 & (1u << TIMER0_IRQ))) {
-        wait_for_interrupt(); /* a serial byte may wake us too: sleep again */
+    uint32_t w = wraps;
+    while (wraps == w) {
+        wait_for_interrupt(); /* a serial byte may wake us too: its interrupt runs, we sleep again */
     }
-    TIMER_INTCLEAR = 1u;
-    NVIC_ICPR(0) = 1u << TIMER0_IRQ;
-    irq_enable();
 }
 
 void bench_port_marker(int active)
