@@ -189,21 +189,14 @@ def init(
 
 
 def _mount_optional_commands() -> None:
-    """Device listing/trust and model tooling live in their own modules; the main CLI only mounts them."""
-    from harness import cli_report  # reports and comparisons need nothing beyond the core dependencies
+    """Each command family lives in its own module; the main CLI only mounts them."""
+    from harness import cli_devices, cli_firmware, cli_models, cli_report
 
     app.command("report")(cli_report.report_command)
     app.command("compare")(cli_report.compare_command)
     app.command("export")(cli_report.export_command)
-
-    from harness.cli_devices import devices_app
-
-    app.add_typer(devices_app, name="devices")
-    app.add_typer(__import__("harness.cli_firmware").cli_firmware.firmware_app, name="firmware")
-    try:
-        from harness import cli_models
-    except ImportError:
-        return
+    app.add_typer(cli_devices.devices_app, name="devices")
+    app.add_typer(cli_firmware.firmware_app, name="firmware")
     app.add_typer(cli_models.models_app, name="models")
     app.command("prune")(cli_models.prune_command)
 
