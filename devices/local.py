@@ -191,4 +191,5 @@ DRIVER = DriverSpec(
     create=LocalDevice,
     unavailable_reason=lambda: None,
     default_settings=lambda: {},
+    times_on_host=True,
 )

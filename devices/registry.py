@@ -37,6 +37,9 @@ class DriverSpec:
     #: The [[meters]] entry (without name and device) that comes with the default instance, if any:
     #: the simulated MCU brings its simulated meter, so the default sweep reports estimated energy.
     default_meter: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    #: Its latency is a clock on this host's own CPU: the sweep runs such a lane alone, because the
+    #: simulator's and QEMU's host processes in parallel lanes would perturb its figures.
+    times_on_host: bool = False
 
 
 #: kind -> module holding DRIVER. Order is the order of the default sweep's devices.

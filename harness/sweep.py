@@ -144,31 +144,44 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
     events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     snapshots: dict[str, int] = {}
     ok = failed = 0
+    phases = _phases(list(devices.values()))
     with _graceful_interrupts(stop), ThreadPoolExecutor(max_workers=max(len(devices), 1),
                                                          thread_name_prefix="lane") as pool:
-        for name, dev in devices.items():
+        for name in devices:
             observer.lane_started(name, len(todo[name]))
-            pool.submit(_lane, dev, meters.get(name), config.energy, todo[name], inputs, timing, events, stop,
-                        fail_fast)
-        open_lanes = len(devices)
-        while open_lanes:
+        open_lanes = 0
+        while phases or open_lanes:
+            if not open_lanes:
+                for dev in phases.pop(0):
+                    pool.submit(_lane, dev, meters.get(dev.name), config.energy, todo[dev.name], inputs, timing,
+                                events, stop, fail_fast)
+                    open_lanes += 1
             kind, device, payload = events.get()
             if kind == "snapshot":
                 snapshots[device] = store.add_device_snapshot(run_id, payload)
             elif kind == "started":
                 observer.cell_started(device, payload)
             elif kind == "cell":
-                row = {**payload, "run_id": run_id, "device_snapshot_id": snapshots.get(device)}
+                cell_row, committed = payload
+                row = {**cell_row, "run_id": run_id, "device_snapshot_id": snapshots.get(device)}
                 store.add_measurement(row)
                 if row["status"] == "ok":
                     ok += 1
                 else:
                     failed += 1
                 observer.cell_finished(device, row)
+                committed.set()
             elif kind == "done":
                 open_lanes -= 1
                 observer.lane_finished(device)
     return ok, failed
+
+
+def _phases(devices: list[DeviceConfig]) -> list[list[DeviceConfig]]:
+    """Lanes timed on this host's CPU run one at a time, first; the other lanes then run together."""
+    alone = [d for d in devices if registry.driver(d.kind).times_on_host]
+    together = [d for d in devices if not registry.driver(d.kind).times_on_host]
+    return [[d] for d in alone] + ([together] if together else [])
 
 
 def _lane(dev: DeviceConfig, meter_binding: MeterBinding | None, energy: EnergyConfig, cells: list[Cell],
@@ -186,15 +199,22 @@ def _lane(dev: DeviceConfig, meter_binding: MeterBinding | None, energy: EnergyC
                 for cell in cells:
                     if stop.is_set():
                         break
-                    events.put(("cell", dev.name, _failed_row(cell, inputs, timing, f"device did not open: {exc}")))
+                    row = _failed_row(cell, inputs, timing, f"device did not open: {exc}")
+                    events.put(("cell", dev.name, (row, threading.Event())))
                 return
+            times_on_host = registry.driver(dev.kind).times_on_host
             events.put(("snapshot", dev.name, device.info().as_dict()))
             for cell in cells:
                 if stop.is_set():
                     break
                 events.put(("started", dev.name, cell.key))
                 row = measure_cell(device, cell, inputs[cell.variant.sha256], timing, plan)
-                events.put(("cell", dev.name, row))
+                committed = threading.Event()
+                events.put(("cell", dev.name, (row, committed)))
+                if times_on_host:
+                    # The writer's commit is Python holding the GIL; overlapping the next timed loop,
+                    # it would delay every invoke() that returns meanwhile.
+                    committed.wait()
                 if fail_fast and row["status"] != "ok":
                     stop.set()  # here, not in the writer: a fast lane would outrun the writer's reaction
     except Exception:
