@@ -126,7 +126,10 @@ class AgentSession:
             chan.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout
-            while not (chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()):
+            # Done at EOF, not at the exit status: sshd may send the status before the child's last
+            # output has crossed the pipe, and stopping there loses that output.
+            while not (chan.exit_status_ready() and chan.eof_received
+                       and not chan.recv_ready() and not chan.recv_stderr_ready()):
                 if time.monotonic() > deadline:
                     raise DeviceTimeoutError(self.device, "open", f"`{command[:80]}` did not finish within "
                                              f"{timeout:.0f} s; stderr so far: {_text(bytes(err))[-500:]}")
