@@ -17,6 +17,7 @@ from devices.base import ModelBinary, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.errors import ProtocolError
 from devices.mcu.framing import encode_frame
+from harness.models.evaluate import tflm_outputs as tflm_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
@@ -44,16 +45,8 @@ def binary(path: Path) -> ModelBinary:
 
 
 def tflm_outputs(data: bytes, xs: np.ndarray) -> np.ndarray:
-    from tflite_micro import runtime
-
-    it = runtime.Interpreter.from_bytes(data, arena_size=1 << 20)
-    shape = it.get_input_details(0)["shape"]
-    out = []
-    for x in xs:
-        it.set_input(x.reshape(shape), 0)
-        it.invoke()
-        out.append(it.get_output(0).copy().reshape(-1))
-    return np.stack(out)
+    """The TFLM runtime's int8 outputs, one flat row per input: the oracle the firmware must match."""
+    return tflm_reference(data, xs, arena_size=1 << 20).reshape(len(xs), -1)
 
 
 @pytest.mark.slow
