@@ -223,7 +223,8 @@ def build(board_name: str, build_dir: Path | None = None, *, backend: str = "ref
     b = board(board_name)
     missing = missing_tools(b.port)
     if missing:
-        hint = {"cortex-m": "apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi",
+        hint = {"cortex-m": "apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                            "libstdc++-arm-none-eabi-newlib",
                 "esp32": "install ESP-IDF (v5.x) and run its export.sh so idf.py is on PATH"}[b.port]  # fmt: skip
         raise FirmwareError(f"cannot build for {board_name}: {', '.join(missing)} not found.", hint=hint)
     out = build_dir or default_build_dir(board_name, backend)

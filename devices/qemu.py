@@ -32,11 +32,11 @@ import numpy as np
 from pydantic import Field
 
 from devices import firmware
-from devices.base import DeviceInfo, Deployment, ModelBinary, RunResult, RunSpec
+from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.driver import McuDevice, SerialSettings
-from devices.mcu.errors import ArenaTooSmallError
+from devices.mcu.errors import ArenaTooSmallError, DeviceResetError
 from devices.registry import DeviceSettings, DriverSpec
 from harness.errors import DeviceError
 
@@ -221,7 +221,7 @@ class QemuDevice(McuDevice):
         minimum, probes = self._arena_minimum(self._alloc.arena_used)
         details = dict(dep.details)
         details.update(arena_used_bytes=self._alloc.arena_used, arena_min_bytes=minimum, arena_search_probes=probes,
-                       arena_method="ALLOCATE with a limit, binary search to 16 bytes on the 32-bit target")  # fmt: skip
+                       arena_method="ALLOCATE with a limit, binary search to 16 B on the 32-bit target")  # fmt: skip
         return dataclasses.replace(dep, details=details)
 
     def _arena_minimum(self, used: int) -> tuple[int | None, int]:
@@ -229,7 +229,8 @@ class QemuDevice(McuDevice):
 
         The backend's own figure (TFLM's arena_used_bytes()) is where the search starts, not the
         answer: TFLM plans the tail and head separately and its total can sit either side of the
-        true minimum. The model is re-allocated at the full capacity afterwards."""
+        true minimum. The model is re-allocated at the full capacity afterwards. A probe that
+        resets the firmware (a fault inside TFLM) counts as too small."""
         client = self._client("arena search")
         probes = 0
 
@@ -240,6 +241,13 @@ class QemuDevice(McuDevice):
                 client.allocate(limit)
                 return True
             except ArenaTooSmallError:
+                return False
+            except DeviceResetError:
+                # TFLM's planner can fault just above its own arena_used_bytes() (unchecked
+                # allocations); the firmware resets. Too small, then: reload the model, go on.
+                client.hello()
+                if self._model is not None:
+                    client.upload(self._model.data)
                 return False
 
         capacity = self._alloc.arena_capacity if self._alloc else 0

@@ -26,11 +26,17 @@ BoardOpt = Annotated[str, typer.Option("--board", "-b", help=f"one of: {', '.joi
 def build_command(
     board: BoardOpt,
     build_dir: Annotated[Path | None, typer.Option("--build-dir", help="default: build/firmware/<board>")] = None,
-    backend: Annotated[str, typer.Option(help="ref (C reference kernels) or tflm (TFLite Micro)")] = "ref",
+    backend: Annotated[str, typer.Option(
+        help="ref (our C reference kernels), tflm (TFLite Micro) or tflm-cmsis-nn (TFLite Micro + CMSIS-NN)")] = "ref",
+    tflm_dir: Annotated[Path | None, typer.Option(
+        "--tflm-dir", help="tree made by create_tflm_tree.py; default: ../shared/third_party, else fetch")] = None,
 ) -> None:
     """Build the firmware image for a board with the board's own build system."""
-    image = firmware.build(board, build_dir, backend=backend)
+    image = firmware.build(board, build_dir, backend=backend, tflm_dir=tflm_dir)
     console.print(f"built {image}")
+    sizes = firmware.elf_sizes(image) if image.suffix == ".elf" else {}
+    if sizes:
+        console.print(f"text {sizes['text']}  data {sizes['data']}  bss {sizes['bss']} bytes")
 
 
 @firmware_app.command("flash")

@@ -28,3 +28,8 @@ def test_unknown_board_and_flashing_an_emulator_are_usage_errors(tmp_path: Path)
     assert r.returncode == 2 and "Known boards" in r.stderr
     r = run_bench("firmware", "flash", "--board", "qemu-mps2-an386", cwd=tmp_path)
     assert r.returncode == 2 and "emulator" in r.stderr
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
+    r = run_bench("firmware", "build", "--board", "qemu-mps2-an386", "--backend", "tflm-nope", cwd=tmp_path)
+    assert r.returncode == 2 and "tflm-cmsis-nn" in r.stderr

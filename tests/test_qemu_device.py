@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(qemu.unavailable_reason() is not None, reason=f"
 
 @pytest.fixture(scope="module")
 def image() -> Path:
-    return qemu.locate_image(qemu.QemuSettings())  # builds into the git-ignored build/ once
+    # Our reference kernels (TFLM's own backends: test_qemu_tflm.py); built once per input hash.
+    return qemu.locate_image(qemu.QemuSettings(backend="ref"))
 
 
 @pytest.fixture(scope="module")

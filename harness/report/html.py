@@ -7,6 +7,7 @@ import base64
 from html import escape
 from typing import TYPE_CHECKING
 
+from harness.report.backends import backend_tables
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, models_table, runs_table
 from harness.report.tables import Table, original_vs_pruned, warnings_table
@@ -55,6 +56,8 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
                      "show. The failed cells and their errors are listed under Warnings.</p>")
     for board, table in original_vs_pruned(data).items():
         parts += [f"<h3>{escape(board)}</h3>", _table(table)]
+    for title, table in backend_tables(data):  # firmware backends side by side, per-op profiles
+        parts += [f"<h2>{escape(title)}</h2>", _table(table)]
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figures: nothing was measured successfully.</p>")

@@ -3,6 +3,7 @@ runs, boards, warnings and the original-vs-pruned table of each board, pointing 
 
 from __future__ import annotations
 
+from harness.report.backends import backend_tables
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, runs_table
 from harness.report.tables import Table, original_vs_pruned, warnings_table
@@ -42,4 +43,6 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
     for board, table in original_vs_pruned(data).items():
         out += ["", f"#### {board}", "", md_table(table)]
+    for title, table in backend_tables(data, profile_limit=3):  # firmware backends, when a run has them
+        out += ["", f"### {title}", "", md_table(table)]
     return "\n".join(out) + "\n"

@@ -13,8 +13,11 @@
 #       BENCH_TFLM_COMMIT (never a branch) and the script runs at configure time (network, python3)
 #       with TARGET=cortex_m_generic TARGET_ARCH=cortex-m4 (+ OPTIMIZED_KERNEL_DIR=cmsis_nn).
 #
-#   bench_tflm_library(<name> TFLM_DIR <tree> CPU_FLAGS <flags...> [CMSIS_NN] [OPT <-O2>])
-#       A STATIC library target <name>: TFLM's runtime and every kernel in <tree>; with CMSIS_NN
+#   bench_tflm_library(<name> TFLM_DIR <tree> CPU_FLAGS <flags...> [CMSIS_NN] [OPT <-O2>]
+#                      [KERNELS <stem>...])
+#       A STATIC library target <name>: TFLM's runtime and every kernel in <tree> (or, with KERNELS,
+#       only tensorflow/lite/micro/kernels/{,cmsis_nn/}<stem>.cc and <stem>_*.cc, plus kernel_util
+#       and micro_tensor_utils: fewer files to compile, same objects linked); with CMSIS_NN
 #       also CMSIS-NN's C sources (<tree> must then be a tree generated with
 #       OPTIMIZED_KERNEL_DIR=cmsis_nn, whose kernels call CMSIS-NN) and -DCMSIS_NN.
 #       PUBLIC (propagated to whatever links <name>): the include directories, TF_LITE_STATIC_MEMORY
@@ -81,7 +84,7 @@ function(bench_tflm_tree out_var)
 endfunction()
 
 function(bench_tflm_library name)
-  cmake_parse_arguments(A "CMSIS_NN" "TFLM_DIR;OPT" "CPU_FLAGS" ${ARGN})
+  cmake_parse_arguments(A "CMSIS_NN" "TFLM_DIR;OPT" "CPU_FLAGS;KERNELS" ${ARGN})
   if(NOT A_TFLM_DIR)
     message(FATAL_ERROR "bench_tflm_library(${name}): TFLM_DIR <tree> is required")
   endif()
@@ -92,6 +95,18 @@ function(bench_tflm_library name)
   file(GLOB_RECURSE sources ${tree}/tensorflow/*.cc ${tree}/tensorflow/*.c)
   list(FILTER sources EXCLUDE REGEX
        "_test\\.cc$|/examples/|/benchmarks/|/testing/|/tools/|/python/|test_helper|mock_micro_graph|fake_micro_context|/cortex_m_generic/micro_time\\.cc$")
+  if(A_KERNELS)
+    list(JOIN A_KERNELS "|" stems)
+    set(kernel_dir "/tensorflow/lite/micro/kernels/(cmsis_nn/)?")
+    set(kept "${kernel_dir}((${stems})(_[a-z0-9_]+)?|kernel_util|micro_tensor_utils)\\.cc$")
+    set(filtered "")
+    foreach(src IN LISTS sources)
+      if(NOT src MATCHES "${kernel_dir}[a-z0-9_]+\\.cc$" OR src MATCHES "${kept}")
+        list(APPEND filtered ${src})
+      endif()
+    endforeach()
+    set(sources ${filtered})
+  endif()
   set(includes ${tree} ${tree}/third_party/flatbuffers/include ${tree}/third_party/gemmlowp ${tree}/third_party/ruy)
   set(defines TF_LITE_STATIC_MEMORY)
   if(A_CMSIS_NN)
@@ -125,7 +140,12 @@ function(bench_add_tflm target)
     set(nn CMSIS_NN)
   endif()
   bench_tflm_tree(tree ${nn})
-  bench_tflm_library(bench_tflm TFLM_DIR ${tree} CPU_FLAGS ${BOARD_CPU_FLAGS} ${nn})
+  # The kernel files of the operators tflm_backend.cc registers (keep the two lists together).
+  set(kernels conv depthwise_conv fully_connected transpose_conv pooling add sub mul reduce pad reshape squeeze
+      expand_dims shape pack unpack split softmax quantize dequantize logistic tanh activations hard_swish
+      leaky_relu prelu maximum_minimum concatenation strided_slice slice transpose svdf
+      unidirectional_sequence_lstm lstm_eval batch_matmul resize_nearest_neighbor arg_min_max)
+  bench_tflm_library(bench_tflm TFLM_DIR ${tree} CPU_FLAGS ${BOARD_CPU_FLAGS} ${nn} KERNELS ${kernels})
   target_sources(${target} PRIVATE ${BENCH_TFLM_DIR}/tflm_backend.cc ${BENCH_TFLM_PORT_SOURCES})
   target_compile_definitions(${target} PRIVATE BENCH_TFLM_COMMIT="${BENCH_TFLM_COMMIT}"
                              BENCH_BACKEND_NAME="${BACKEND}" BENCH_TFLM_LOG_CALLBACK)
