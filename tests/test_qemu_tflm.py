@@ -118,7 +118,8 @@ def test_two_qemu_runs_give_identical_instruction_counts(backend: str) -> None:
     x = np.arange(64, dtype=np.int8).reshape(1, 8, 8, 1)
     figures = []
     for _ in range(2):
-        dev = qemu.QemuDevice("qemu-det", qemu.QemuSettings(backend=backend, arena_search=False)  # type: ignore[arg-type])
+        settings = qemu.QemuSettings(backend=backend, arena_search=False)  # type: ignore[arg-type]
+        dev = qemu.QemuDevice("qemu-det", settings)
         dev.open()
         try:
             dev.deploy(model)
