@@ -31,7 +31,8 @@ def binary(path: Path) -> ModelBinary:
 
 
 def measure(kind: str, models: list[Path]) -> dict[str, dict]:
-    dev = registry.create(kind, kind, registry.driver(kind).default_settings() or {})
+    settings = {"backend": "ref"} if kind == "qemu" else registry.driver(kind).default_settings() or {}
+    dev = registry.create(kind, kind, settings)  # qemu: the reference backend (qemu_backends.py compares)
     dev.open()
     out = {}
     try:
@@ -53,7 +54,7 @@ def measure(kind: str, models: list[Path]) -> dict[str, dict]:
 
 
 def image_size() -> dict[str, int]:
-    elf = qemu.locate_image(qemu.QemuSettings())
+    elf = qemu.locate_image(qemu.QemuSettings(backend="ref"))
     text, data, bss = (int(v) for v in subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True,
                                                       text=True, check=True).stdout.splitlines()[1].split()[:3])
     buffers = 0x100000 + 0x200000  # the model buffer and the arena (NOLOAD, counted in bss)

@@ -1,15 +1,18 @@
-"""`bench sweep` of the bundled digits family on the `qemu` device: every variant stores its emulated
-latency (the same in a second run), its arena bytes and outputs identical to the TFLM runtime's on
-every test input."""
+"""`bench sweep` of the bundled digits family on the `qemu` device, once per firmware backend: the
+default (TFLM + CMSIS-NN when its tree is here) and `tflm` (TFLM's reference kernels). Every variant
+stores its emulated latency (the same in a second run), its arena bytes, backend and TFLM commit,
+outputs identical to the TFLM runtime's on every test input for `tflm` (within 2 LSB for CMSIS-NN),
+and the report shows the backends side by side with the per-operator table."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from devices import qemu
+from devices import firmware, qemu
 from harness.models.zoo import EXAMPLE_DIR
 from tests.conftest import run_bench, write_config
 
@@ -23,6 +26,11 @@ url = "sqlite:///bench.db"
 [[devices]]
 name = "qemu"
 kind = "qemu"
+
+[[devices]]
+name = "qemu-tflm"
+kind = "qemu"
+backend = "tflm"
 
 [sweep]
 models = ["{manifest}"]
@@ -38,24 +46,36 @@ def sweep(workdir: Path, samples: str) -> dict[str, dict]:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     engine = sa.create_engine(f"sqlite:///{workdir / 'bench.db'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT variant_name, status, latency_source, latency_ns, arena_bytes, "
-                                    "output_agreement, output_max_lsb, accuracy_n FROM measurements")).mappings()
-        out = {row["variant_name"]: dict(row) for row in rows}
+        rows = conn.execute(sa.text("SELECT device_name, variant_name, status, latency_source, latency_ns, "
+                                    "arena_bytes, output_agreement, output_max_lsb, accuracy_n, details "
+                                    "FROM measurements")).mappings()
+        out = {f"{row['device_name']}/{row['variant_name']}": dict(row) for row in rows}
     engine.dispose()
     return out
 
 
 def test_family_sweep_on_qemu(tmp_path: Path) -> None:
     first = sweep(tmp_path / "first", '"all"')
-    assert len(first) == 9
-    for name, row in first.items():
-        assert row["status"] == "ok", name
+    assert len(first) == 18
+    default = firmware.default_backend()
+    for key, row in first.items():
+        details = json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+        backend = "tflm" if key.startswith("qemu-tflm/") else default
+        assert row["status"] == "ok", key
         assert row["latency_source"] == "emulated"
         assert row["arena_bytes"] and row["arena_bytes"] > 0
         assert row["accuracy_n"] == 360
-        assert row["output_agreement"] == 1.0 and row["output_max_lsb"] == 0, name  # bit-identical to TFLM
+        assert details["backend"] == backend and details["op_profile"], key
+        assert details["arena_min_bytes"] > 0
+        if backend == "tflm-cmsis-nn":
+            assert row["output_max_lsb"] <= 2, key  # CMSIS-NN rounds differently in places: shown, bounded
+        else:
+            assert details["tflm_commit"] == (firmware.tflm_commit() if backend == "tflm" else None)
+            assert row["output_agreement"] == 1.0 and row["output_max_lsb"] == 0, key  # bit-identical to TFLM
+    summary = next((tmp_path / "first" / "reports").glob("*/summary.md")).read_text()
+    assert "### Firmware backends side by side" in summary and "### Per-operator profile" in summary
     # Same timing input (the first test sample), so the same instructions: only the run differs.
     second = sweep(tmp_path / "second", "1")
-    for name, row in second.items():
-        assert row["latency_ns"] == first[name]["latency_ns"], name  # icount time is deterministic
-        assert row["arena_bytes"] == first[name]["arena_bytes"]
+    for key, row in second.items():
+        assert row["latency_ns"] == first[key]["latency_ns"], key  # icount time is deterministic
+        assert row["arena_bytes"] == first[key]["arena_bytes"]
