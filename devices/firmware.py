@@ -143,13 +143,20 @@ def _hash_files(h: Any, root: Path, paths: list[Path]) -> None:
             h.update(hashlib.sha256(p.read_bytes()).digest())
 
 
-@functools.lru_cache(maxsize=8)
-def _tree_digest(tree: str, mtime_ns: int) -> str:
-    """Content hash of a TFLM tree (~10 MB, well under a second), memoised per tree and mtime."""
-    h = hashlib.sha256()
-    root = Path(tree)
-    _hash_files(h, root, [p for p in root.rglob("*") if p.suffix in {".c", ".cc", ".h", ".hpp", ".inc"}])
-    return h.hexdigest()
+_TREE_DIGESTS: dict[tuple[str, int], str] = {}
+_SOURCE_SUFFIXES = {".c", ".cc", ".h", ".hpp", ".inc"}
+
+
+def _tree_digest(tree: Path) -> str:
+    """Content hash of a TFLM tree (~10 MB): re-read only when a file's size or mtime changed."""
+    files = sorted(p for p in tree.rglob("*") if p.suffix in _SOURCE_SUFFIXES and p.is_file())
+    stamp = hash(tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in [p.stat()]))
+    key = (str(tree), stamp)
+    if key not in _TREE_DIGESTS:
+        h = hashlib.sha256()
+        _hash_files(h, tree, files)
+        _TREE_DIGESTS[key] = h.hexdigest()
+    return _TREE_DIGESTS[key]
 
 
 @functools.lru_cache(maxsize=4)
@@ -168,7 +175,7 @@ def input_hash(board_name: str, backend: str, tree: Path | None) -> str:
             *(FIRMWARE / "backends" / ("ref" if backend == "ref" else "tflm")).rglob("*")]  # fmt: skip
     _hash_files(h, FIRMWARE, [p for p in ours if p.suffix != ".md"])
     if tree is not None:
-        h.update(_tree_digest(str(tree.resolve()), tree.stat().st_mtime_ns).encode())
+        h.update(_tree_digest(tree.resolve()).encode())
     for tool in ("arm-none-eabi-gcc", "arm-none-eabi-g++", "cmake"):
         h.update(_tool_version(tool).encode())
     return h.hexdigest()
