@@ -118,7 +118,9 @@ class Image:
     tflm_commit: str | None
     input_hash: str | None
     sizes: dict[str, int] = field(default_factory=dict)  # text/data/bss of the ELF (+ buffers inside bss)
-    build_s: float | None = None  # wall time of the build that made it (None: not built by us)
+    #: wall time of the build that made this entry (None: not built by us); incremental when the build
+    #: directory already held objects, so a cold figure needs an empty BENCH_FIRMWARE_BUILD
+    build_s: float | None = None
     cached: bool = False  # taken from the on-disk cache without running the build
 
     def to_dict(self) -> dict[str, object]:
@@ -200,6 +202,8 @@ def elf_sizes(elf: Path) -> dict[str, int]:
             m = re.match(r"[0-9a-f]+ ([0-9a-f]+) [bBdD] (model|arena)$", line.strip())
             if m:
                 out[f"{m.group(2)}_buffer"] = int(m.group(1), 16)
+    if "bss" in out:  # the program's own RAM: bss without the board's model buffer and arena (stack kept)
+        out["bss_program"] = out["bss"] - out.get("model_buffer", 0) - out.get("arena_buffer", 0)
     return out
 
 
@@ -271,7 +275,7 @@ def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None
         if meta.is_file() and (entry / "bench_fw.elf").is_file():
             d = json.loads(meta.read_text())
             return Image(entry / "bench_fw.elf", board_name, backend, d.get("tflm_commit"), digest,
-                         d.get("sizes", {}), d.get("build_s"), cached=True)  # fmt: skip
+                         elf_sizes(entry / "bench_fw.elf") or d.get("sizes", {}), d.get("build_s"), cached=True)
         t0 = time.perf_counter()
         elf = build(board_name, build_dir, backend=backend, jobs=jobs, tflm_dir=tree)
         built_s = time.perf_counter() - t0
