@@ -276,6 +276,8 @@ def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None
             d = json.loads(meta.read_text())
             return Image(entry / "bench_fw.elf", board_name, backend, d.get("tflm_commit"), digest,
                          elf_sizes(entry / "bench_fw.elf") or d.get("sizes", {}), d.get("build_s"), cached=True)
+        log.warning("building the %s firmware for %s (%s); cached under %s afterwards", backend, board_name,
+                    "TFLM: minutes the first time" if backend != "ref" else "seconds", entry)
         t0 = time.perf_counter()
         elf = build(board_name, build_dir, backend=backend, jobs=jobs, tflm_dir=tree)
         built_s = time.perf_counter() - t0
