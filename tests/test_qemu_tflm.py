@@ -101,9 +101,10 @@ def test_outputs_agree_with_the_tflm_python_runtime(backend: str, path: Path) ->
     r = dev.run(RunSpec(warmup=1, iterations=2, timing_input=xs[0], samples=xs))
     assert r.details["backend"] == backend and r.details["tflm_commit"] == firmware.tflm_commit()
     # icount time: deterministic run to run (test below); within a run the first timed inference of
-    # TFLM can differ from the next by a few hundred instructions (seen: 689416 vs 689205).
+    # TFLM can differ from the next by a few hundred instructions (seen: 689416 vs 689205, 137065 vs
+    # 136921): bounded here, reported by benchmarks/qemu_backends.py.
     counts = r.details["instructions"]
-    assert (max(counts) - min(counts)) <= 1e-3 * min(counts)
+    assert (max(counts) - min(counts)) <= 1000 + 1e-3 * min(counts)
     profile = r.details["op_profile"]
     assert profile and abs(sum(p["share"] for p in profile) - 1.0) < 1e-9
     assert [p["index"] for p in profile] == list(range(len(profile)))
