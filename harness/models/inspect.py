@@ -25,6 +25,7 @@ import numpy as np
 import tflite
 
 from harness.models.arena import ArenaReport, probe_arena
+from harness.models.runtimes import probe_runtimes
 from harness.models.tflite_file import (
     ModelFile,
     Quantization,
@@ -99,6 +100,7 @@ class ModelReport:
     weight_elements: int
     zero_weights: int
     arena: ArenaReport | None = None
+    runtimes: dict[str, str] = field(default_factory=dict)  # runtime -> "ok" | "rejected: ..."
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -116,17 +118,18 @@ class ModelReport:
         return d
 
 
-def inspect_model(path: str | Path, *, arena: bool = True) -> ModelReport:
-    """Inspect a .tflite file; `arena=False` skips the TFLM arena search (the only slow part)."""
-    return inspect_file(read_model(path), arena=arena)
+def inspect_model(path: str | Path, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
+    """Inspect a .tflite file; `arena=False` skips the TFLM arena search (the slow part) and, unless
+    `runtimes=True`, the check of which runtimes accept the model (a second or so)."""
+    return inspect_file(read_model(path), arena=arena, runtimes=runtimes)
 
 
-def inspect_bytes(data: bytes, path: str | Path, *, arena: bool = True) -> ModelReport:
+def inspect_bytes(data: bytes, path: str | Path, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
     """Inspect model bytes not (yet) on disk, such as a pruned variant before it is written."""
-    return inspect_file(parse_model(data, Path(path)), arena=arena)
+    return inspect_file(parse_model(data, Path(path)), arena=arena, runtimes=runtimes)
 
 
-def inspect_file(mf: ModelFile, *, arena: bool = True) -> ModelReport:
+def inspect_file(mf: ModelFile, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
     model, data = mf.model, mf.data
     graph0 = model.Subgraphs(0)
     ops = [
@@ -162,6 +165,8 @@ def inspect_file(mf: ModelFile, *, arena: bool = True) -> ModelReport:
     )
     if model.SubgraphsLength() > 1:
         report.notes.append(f"{model.SubgraphsLength()} subgraphs; tensors, inputs and outputs are subgraph 0's")
+    if arena if runtimes is None else runtimes:
+        report.runtimes = probe_runtimes(data, n_inputs=graph0.InputsLength())
     if arena:
         report.arena = probe_arena(data, name=str(mf.path), n_inputs=graph0.InputsLength())
     return report
