@@ -39,6 +39,11 @@ _PER_CHANNEL = {
 }
 
 
+# Operators that combine tensors element by element or stack them: a residual join or a concat.
+_JOINS = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "CONCATENATION", "PACK",
+          "ADD_N", "SELECT", "SELECT_V2"}
+
+
 class CannotRemove(Exception):
     """Why a producer's channels cannot be removed (the message goes into `not_pruned`)."""
 
@@ -131,8 +136,12 @@ def _follow(graph: Graph, tensor: int, keep: np.ndarray, plan: Plan) -> None:
     for op, pos in graph.consumers.get(tensor, []):
         name = graph.op_name(op)
         ins = graph.inputs(op)
+        joined = [t for t in ins if t >= 0 and t != tensor and graph.const(t) is None]
+        if name in _JOINS and joined:
+            raise CannotRemove(f"its channels meet another branch in {name} (operator {op}); both branches "
+                               "would have to lose the same channels")
         if pos != 0:
-            raise CannotRemove(f"its output is operand {pos} of {name} (operator {op}), which joins branches")
+            raise CannotRemove(f"its output is operand {pos} of {name} (operator {op})")
         if name == "CONV_2D":
             filt = graph.shape(ins[1])
             if filt[3] != keep.size:

@@ -428,7 +428,9 @@ def _channel_surgery(
     for plan in plans:
         channel_surgery.apply(graph, plan, remove=structural == "removed")
     out = tflite_writer.pack(graph.model)
-    touched = sorted({op for plan in plans for op in plan.touched_layers})
+    # Zeroing edits the producers and their depthwise followers; removal also cuts consumers' inputs.
+    touched = sorted({op for plan in plans for op in plan.touched_layers if structural == "removed"
+                      or op == plan.producer or op in {f for f, _ in plan.slice_out}})
     report = inspect_bytes(out, mf.path, arena=False)
     # A depthwise layer that lost its channels with the layer feeding it was pruned after all.
     followers = {report.ops[op].layer for plan in plans for op, _ in plan.slice_out}
