@@ -174,3 +174,35 @@ def test_a_model_with_nothing_to_shrink_is_refused_with_the_reasons(tmp_path: Pa
     with pytest.raises(ModelError, match=r"cannot shrink any layer.*flow into SVDF"):
         prune_family(KEYWORD, tmp_path / "out", ["channel"], [0.5], arena=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_prune_cli_shows_removal_and_which_runtimes_accept_the_variants(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from harness.cli_models import prune_command
+
+    app = typer.Typer()
+    app.command("prune")(prune_command)
+    app.command("unused")(lambda: None)  # two commands keep typer from collapsing to a single one
+    out = tmp_path / "family"
+    result = CliRunner().invoke(app, ["prune", str(PERSON), "--out", str(out), "--method", "channel",
+                                      "--sparsity", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "channel (removed)" in result.output
+    assert "LiteRT rejected: ValueError: quantized_dimension must be in range [0, 1)" in result.output
+    original, pruned = load_manifest(out / "manifest.json")
+    assert pruned.structural == "removed" and original.structural is None
+    assert pruned.size_bytes < original.size_bytes / 2 and pruned.arena_bytes < original.arena_bytes
+    for v in (original, pruned):
+        assert v.runtimes["tflite-micro"] == "ok" and v.runtimes["litert"].startswith("rejected: ")
+    zeroed = CliRunner().invoke(app, ["prune", str(DIGITS), "--out", str(tmp_path / "z"), "--method", "channel",
+                                      "--sparsity", "0.5", "--structural", "zeroed"])
+    assert zeroed.exit_code == 0, zeroed.output
+    _, z = load_manifest(tmp_path / "z" / "manifest.json")
+    assert z.structural == "zeroed" and z.name.endswith("-zeroed") and z.macs == original_macs(DIGITS)
+    assert z.runtimes == {"litert": "ok", "tflite-micro": "ok"}
+
+
+def original_macs(path: Path) -> int:
+    return inspect_model(path, arena=False).macs

@@ -325,8 +325,7 @@ def _reject(
                 "depthwise channel cuts the channel for every layer after it, which is not a per-layer choice.",
                 hint="Prune the pointwise CONV_2D that feeds it instead, or use --method magnitude.",
             )
-        return ("channel pruning ranks CONV_2D and FULLY_CONNECTED channels; a depthwise layer loses "
-                "channels only with the CONV_2D/FULLY_CONNECTED that feeds it, and this one's feeder keeps them")
+        return "a depthwise layer loses channels only with a pruned CONV_2D/FULLY_CONNECTED feeding it"
     if is_output:
         if explicit:
             raise ModelError(
