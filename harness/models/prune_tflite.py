@@ -405,22 +405,23 @@ def _channel_surgery(
     order, and the removed and zeroed variants pick the same channels.
     """
     graph = channel_surgery.Graph(tflite_writer.unpack(mf.data))
-    plans, wanted = [], 0
+    plans, wanted, refused = [], 0, []
     for t in targets:
         keep = _channels_to_keep(t, sparsity)
         if keep.all():
             continue
         wanted += 1
         if len(t.ops) > 1:
-            not_pruned.append(f"{t.layers[0]} ({t.op}): its weights are shared with {', '.join(t.layers[1:])}")
+            refused.append(f"{t.layers[0]} ({t.op}): its weights are shared with {', '.join(t.layers[1:])}")
             continue
         try:
             plans.append(channel_surgery.plan_removal(graph, t.ops[0], keep))
         except channel_surgery.CannotRemove as exc:
-            not_pruned.append(f"{t.layers[0]} ({t.op}): {exc}; left as it was")
+            refused.append(f"{t.layers[0]} ({t.op}): {exc}")
+    not_pruned = not_pruned + refused
     if wanted and not plans:
         raise ModelError(
-            f"{str(mf.path)!r}: channel pruning cannot shrink any layer: {'; '.join(not_pruned)}.",
+            f"{str(mf.path)!r}: channel pruning cannot shrink any layer: {'; '.join(refused)}.",
             hint="Use --method magnitude, or a model whose hidden CONV_2D/FULLY_CONNECTED layers feed "
             "convolutions, pooling or activations (no residual joins).",
         )
