@@ -113,6 +113,29 @@ def test_removed_channels_shrink_everything_and_compute_the_zeroed_reference(mod
         assert any("Logits" in n and "model's outputs" in n for n in removed.not_pruned)
 
 
+def _person_detect_litert_accepts(tmp_path: Path) -> Path:
+    """person_detect with its 1-D biases' quantized_dimension set to 0, the one thing LiteRT objects to."""
+    model = tflite_writer.unpack(PERSON.read_bytes())
+    for t in model.subgraphs[0].tensors:
+        if t.quantization is not None and len(t.shape) == 1 and t.quantization.quantizedDimension:
+            t.quantization.quantizedDimension = 0
+    path = tmp_path / "person_detect_litert.tflite"
+    path.write_bytes(tflite_writer.pack(model))
+    return path
+
+
+def test_removed_person_detect_runs_in_litert_too_when_the_original_does(tmp_path: Path) -> None:
+    src = _person_detect_litert_accepts(tmp_path)
+    mf = read_model(src)
+    x = person_input()
+    assert litert_outputs(mf.data, x).shape == (1, 2)
+    removed = prune_bytes(mf, method="channel", sparsity=0.5)
+    zeroed = prune_bytes(mf, method="channel", sparsity=0.5, structural="zeroed")
+    assert np.array_equal(litert_outputs(removed.data, x), litert_outputs(zeroed.data, x))
+    assert np.array_equal(litert_outputs(removed.data, x, kernels="builtin"),
+                          litert_outputs(zeroed.data, x, kernels="builtin"))
+
+
 def test_digits_at_half_width_has_the_retrained_half_width_model_s_size(tmp_path: Path) -> None:
     """The bundled channel-50w was rebuilt narrower in Keras: the same architecture, so the same counts."""
     variants = prune_family(DIGITS, tmp_path, ["channel"], [0.5], arena=False)

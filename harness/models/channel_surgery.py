@@ -142,6 +142,8 @@ def _follow(graph: Graph, tensor: int, keep: np.ndarray, plan: Plan) -> None:
                                "would have to lose the same channels")
         if pos != 0:
             raise CannotRemove(f"its output is operand {pos} of {name} (operator {op})")
+        if name in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D") and graph.const(ins[1]) is None:
+            raise CannotRemove(f"{name} (operator {op}) computes its weights at run time")
         if name == "CONV_2D":
             filt = graph.shape(ins[1])
             if filt[3] != keep.size:
@@ -219,6 +221,7 @@ def apply(graph: Graph, plan: Plan, *, remove: bool = True) -> None:
         graph.set_const(t, np.compress(keep, w, axis=axis))
     for t, keep in plan.shapes:
         _set_last_dim(graph, t, int(keep.sum()))
+        _slice_quant(graph.g.tensors[t], keep)  # per-channel activation parameters, if any
     for op in plan.reshapes:
         _retarget_reshape(graph, op)
 
@@ -235,6 +238,7 @@ def _edit_layer(graph: Graph, op: int, *, weight_axis: int, keep: np.ndarray, re
             graph.set_const(b_t, b[keep])
             _slice_quant(graph.g.tensors[b_t], keep)
         _set_last_dim(graph, graph.output(op), int(keep.sum()))
+        _slice_quant(graph.g.tensors[graph.output(op)], keep)
         return
     zero = _zero_points(graph.g.tensors[w_t], keep.size)
     drop = ~keep
