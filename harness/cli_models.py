@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import ConfigError
@@ -165,7 +166,7 @@ def runtime_lines(runtimes: dict[str, str]) -> list[str]:
     for name, verdict in runtimes.items():
         if verdict != "ok":
             devices = RUNTIME_DEVICES.get(name, "")
-            lines.append(f"[yellow]{RUNTIME_LABELS.get(name, name)} {verdict}[/]"
+            lines.append(f"[yellow]{RUNTIME_LABELS.get(name, name)} {escape(verdict)}[/]"
                          + (f" — {devices} cells will fail on it" if devices else ""))
     return lines
 
@@ -193,7 +194,7 @@ def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
             left.setdefault(reason, []).append(v.name)
     for reason, names in left.items():
         where = names[0] if len(names) == 1 else f"{len(names)} variants"
-        console.print(f"left as it was ({where}): {reason}")
+        console.print(f"left as it was ({where}): {escape(reason)}")
     console.print(f"wrote {manifest}")
 
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from harness.failures import group_failures, same_error_key
@@ -65,7 +66,7 @@ class RichProgress:
         self._progress.stop()
         self._cell_log.removeFilter(self._filter)
         for group in group_failures(self._errors):
-            self._console.print(f"[red]failed[/] {group.describe()}", highlight=False)
+            self._console.print(f"[red]failed[/] {escape(group.describe())}", highlight=False)
 
     def lane_started(self, device: str, cells: int) -> None:
         self._failed[device] = 0

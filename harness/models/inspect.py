@@ -4,7 +4,9 @@ The figures are the ones a pruning study needs to explain its measurements: MACs
 what work and flash pruning could save, the zero-weight fraction says what the pruner actually did
 (a weight is "zero" when it equals its quantization zero point, per channel where the model is
 quantized per channel), gzip size is how unstructured sparsity shows up in a compressed image, and
-the arena is the RAM TFLM needs.
+the arena is the RAM TFLM needs. `runtimes` says which runtimes load and run the file (LiteRT for
+`local`/`ssh`, TFLite Micro for the MCU-side devices), so a model one of them rejects is found here
+rather than in every cell of a sweep.
 
 MACs are counted for CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, SVDF and the LSTM
 operators (one multiply-accumulate per weight use; LSTM and SVDF per time step and batch row).
