@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from harness import __version__, results
 from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices
-from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
+from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BenchError, ConfigError
 from harness.example_config import EXAMPLE_CONFIG
 from harness.progress import RichProgress
 from harness.store import Store
@@ -29,9 +29,10 @@ from harness.table import results_table
 app = typer.Typer(
     help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+#: The program name completion scripts and usage lines use, also when started as `python -m harness`.
+PROG_NAME = "bench"
 # Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
@@ -76,7 +77,7 @@ def sweep(
     iterations: Annotated[int | None, typer.Option(min=1, help="timed inferences per cell")] = None,
     warmup: Annotated[int | None, typer.Option(min=0, help="untimed inferences per cell")] = None,
     store: StoreOpt = None,
-    resume: Annotated[str | None, typer.Option(help="finish run RUN, skipping its committed cells")] = None,
+    resume: Annotated[str | None, typer.Option(help="finish run RUN (or `latest`), skip its done cells")] = None,
     retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
     fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
@@ -85,6 +86,8 @@ def sweep(
     config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
                               iterations, warmup, store)
     command = shlex.join(["bench", *sys.argv[1:]])
+    if resume is not None:
+        resume = results.resolve_run(resume, config.store.url)
     with RichProgress(err_console) as progress:
         outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
                             observer=progress, command=command)
@@ -161,14 +164,14 @@ def runs(config_path: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt
 
 @app.command()
 def show(
-    run: Annotated[str | None, typer.Argument(help="run id (default: the latest)")] = None,
+    run: Annotated[str | None, typer.Argument(help="run id or `latest` (the default)")] = None,
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a run's results table, rebuilt from the store."""
     url = _store_url(config_path, store)
-    run = run or results.latest_run(url)
+    run = results.resolve_run(run, url)
     summary = results.summarize(results.load(run, url))
     if as_json:
         console.print_json(summary.to_json(orient="records"))
@@ -207,21 +210,27 @@ _mount_optional_commands()
 def main() -> None:
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting with it.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name=PROG_NAME)
     except BenchError as exc:
         err_console.print("[bold red]error:[/] " + escape(exc.message + (f"\n{exc.hint}" if exc.hint else "")),
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except typer.Abort:  # a prompt answered with end of input
+        err_console.print("aborted")
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         err_console.print("aborted")
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # the vendored click's usage errors (bad flag, value, command)
+        err_console.print("[bold red]error:[/] " + escape(usage_error_line(exc)), highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE if getattr(exc, "exit_code", 1) == EXIT_USAGE else exc.exit_code)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_error_line(exc: typer.TyperException) -> str:
+    """One line: the command, what is wrong, and where the help is (click would print the usage block)."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else PROG_NAME
+    return f"{command}: {exc.format_message().rstrip('.')}. See `{command} --help`."

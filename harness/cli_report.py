@@ -33,7 +33,8 @@ def _store_url(config_path: Path | None, store: str | None) -> str:
 
 
 def report_command(
-    runs: Annotated[list[str] | None, typer.Argument(help="run ids, shown side by side (default: the latest)")] = None,
+    runs: Annotated[list[str] | None, typer.Argument(
+        help="run ids or `latest`, shown side by side (default: the latest)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="directory (default: reports/<run>/)")] = None,
     formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="html,md,csv (default: all)")] = None,
     cv_threshold: Annotated[float, typer.Option(help="warn above this coefficient of variation")] =
@@ -44,7 +45,7 @@ def report_command(
     """Write a run's report: self-contained HTML with figures, a Markdown summary, the tidy data as CSV."""
     url = _store_url(config_path, store)
     wanted = parse_formats(formats or ["html,md,csv"])
-    ids = list(runs) if runs else [results.latest_run(url)]
+    ids = [results.resolve_run(r, url) for r in runs or [results.LATEST]]
     files = make_report(ids, url, out if out is not None else default_out_dir(ids), wanted,
                         cv_threshold=cv_threshold)
     if not files.has_results:
@@ -102,7 +103,7 @@ def compare_command(
 
 
 def export_command(
-    run: Annotated[str | None, typer.Argument(help="run id (default: the latest)")] = None,
+    run: Annotated[str | None, typer.Argument(help="run id or `latest` (the default)")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write (.json, or .json.gz compressed)")] =
         Path("baseline.json"),
     config_path: ConfigOpt = None,
@@ -110,7 +111,7 @@ def export_command(
 ) -> None:
     """Export a run with every latency sample, to keep as a baseline (for example a CI artifact)."""
     url = _store_url(config_path, store)
-    bundle = load_bundle([run or results.latest_run(url)], url)
+    bundle = load_bundle([results.resolve_run(run, url)], url)
     path = write_bundle(bundle, out)
     console.print(f"exported run {bundle.run_ids[0]} ({len(bundle.cells)} cells) to", highlight=False)
     console.print(str(path), highlight=False, soft_wrap=True)

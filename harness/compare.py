@@ -165,8 +165,7 @@ def resolve_bundle(ref: str, store_url: str) -> RunBundle:
     path = Path(ref)
     if path.suffix in (".json", ".gz") or path.exists() or "/" in ref:
         return read_bundle(path)
-    run_id = results.latest_run(store_url) if ref == "latest" else ref
-    return load_bundle([run_id], store_url)
+    return load_bundle([results.resolve_run(ref, store_url)], store_url)
 
 
 def compare(baseline: RunBundle, current: RunBundle, thresholds: dict[str, Threshold] | None = None,
