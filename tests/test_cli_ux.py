@@ -23,7 +23,7 @@ kind = "fake"
 latency_us = 120.0
 [sweep]
 repeats = 1
-iterations = 5
+iterations = 20
 warmup = 0
 accuracy_samples = 0
 """
@@ -96,3 +96,85 @@ def test_latest_in_an_empty_store_says_so(workdir: Path) -> None:
     assert run_bench("sweep", "--no-report", cwd=workdir).returncode == 0
     done = run_bench("export", "latest", "--store", "sqlite:///other.db", cwd=workdir)
     assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- 8. tables that fit, output for scripts, --threads and --min-seconds ------------------------------
+
+WIDE_CONFIG = FAKE_CONFIG.replace("latency_us = 120.0", "latency_us = 1234567.891\njitter_us = 1000.0")
+
+
+def _bench_at(columns: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`bench` with its output going to a pipe of a terminal this many columns wide."""
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": str(columns)}, timeout=300, check=False)
+
+
+def test_tables_at_80_columns_fold_or_drop_columns_but_never_cut_a_figure(workdir: Path) -> None:
+    write_config(workdir / "bench.toml", WIDE_CONFIG)
+    assert run_bench("sweep", "--no-report", cwd=workdir).returncode == 0
+    rows = json.loads(run_bench("show", "--json", cwd=workdir).stdout)
+    shown = _bench_at(80, "show", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in shown.stdout
+    for r in rows:  # every row's name and median are there, whole
+        assert any(r["variant_name"] in line and f"{r['p50_us']:.1f}" in line for line in lines), r
+    assert "not shown at 80 columns:" in shown.stdout  # and what was left out is named
+
+    wide = _bench_at(200, "show", cwd=workdir)
+    assert "not shown" not in wide.stdout and "≡ TFLM" in wide.stdout
+
+    compared = _bench_at(80, "compare", "latest", "latest", "--all", cwd=workdir)
+    assert compared.returncode == 0 and "…" not in compared.stdout
+    assert max(len(line) for line in compared.stdout.splitlines()) <= 80
+    assert f"{rows[0]['p50_us']:.2f} µs" in compared.stdout
+
+    listed = _bench_at(60, "runs", cwd=workdir)
+    assert "…" not in listed.stdout and max(len(line) for line in listed.stdout.splitlines()) <= 60
+
+
+def test_sweep_and_compare_speak_json_for_scripts(workdir: Path) -> None:
+    write_config(workdir / "bench.toml", FAKE_CONFIG)
+    swept = run_bench("sweep", "--json", cwd=workdir)
+    assert swept.returncode == 0, swept.stderr
+    out = json.loads(swept.stdout)  # nothing but the JSON on stdout
+    assert out["status"] == "complete" and out["exit_code"] == 0
+    assert out["cells"]["ok"] == out["cells"]["total"] > 0 and out["cells"]["failed"] == 0
+    assert Path(workdir, out["report"]).is_file()
+    assert out["run_id"] == json.loads(run_bench("runs", "--json", cwd=workdir).stdout)[0]["id"]
+
+    compared = run_bench("compare", out["run_id"], "latest", "--json", cwd=workdir)
+    assert compared.returncode == 0, compared.stderr
+    verdict = json.loads(compared.stdout)
+    assert verdict["exit_code"] == 0 and verdict["regressions"] == 0
+    assert verdict["cells"] == out["cells"]["total"] and len(verdict["results"]) == verdict["checks"]
+    assert {r["metric"] for r in verdict["results"]} == {"latency", "ram", "flash", "energy", "accuracy"}
+
+    slow = FAKE_CONFIG.replace("latency_us = 120.0", "latency_us = 200.0")
+    write_config(workdir / "bench.toml", slow)
+    assert run_bench("sweep", "--no-report", cwd=workdir).returncode == 0
+    regressed = run_bench("compare", out["run_id"], "latest", "--json", cwd=workdir)
+    verdict = json.loads(regressed.stdout)
+    assert regressed.returncode == 1 and verdict["exit_code"] == 1
+    assert {r["metric"] for r in verdict["results"] if r["verdict"] == "regression"} == {"latency"}
+
+
+def test_threads_and_min_seconds_reach_the_devices(workdir: Path) -> None:
+    done = run_bench("sweep", "--device", "local", "--sparsity", "0.5", "--method", "magnitude", "--repeats", "1",
+                     "--iterations", "3", "--warmup", "0", "--threads", "2", "--min-seconds", "0.05",
+                     "--no-report", "--json", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(run_bench("show", "--json", cwd=workdir).stdout)
+    assert rows and all(r["n"] > 3 for r in rows)  # kept timing past 3 iterations for 0.05 s
+    from harness.store import Store
+
+    store = Store.open("sqlite:///bench.db", create=False)
+    try:
+        config = store.get_run(json.loads(done.stdout)["run_id"])["config"]
+    finally:
+        store.close()
+    config = json.loads(config) if isinstance(config, str) else config
+    assert config["devices"][0]["settings"]["threads"] == 2 and config["sweep"]["min_seconds"] == 0.05
+
+    refused = run_bench("sweep", "--device", "fake", "--threads", "2", cwd=workdir)
+    assert refused.returncode == 2 and "--threads" in refused.stderr and "local" in refused.stderr

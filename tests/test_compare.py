@@ -131,13 +131,43 @@ def test_cells_that_fail_now_are_regressions(store: ReportStore) -> None:
     assert {r.verdict for r in result.regressions} == {"failed"} and len(result.regressions) == 6
 
 
-def _bundle(samples_us: np.ndarray, run_id: str) -> RunBundle:
+@pytest.mark.parametrize("ram_change,noise,arena,verdict", [
+    (60 * 1024, 256 * 1024, None, "not significant"),  # host RSS noise on `local`: a rerun is no regression
+    (1024 * 1024, 256 * 1024, None, "regression"),      # past the declared floor: a regression
+    (60 * 1024, None, None, "regression"),              # no floor declared: every byte counts
+    (0, 256 * 1024, None, "ok"),
+])
+def test_ram_changes_within_the_declared_noise_floor_are_not_regressions(ram_change: int, noise: int | None,
+                                                                         arena: int | None, verdict: str) -> None:
+    samples = np.full(20, 100.0)
+    details = {"ram_noise_bytes": noise} if noise else {}
+    base = _bundle(samples, "a", ram_bytes=3_700_000, details=details)
+    cur = _bundle(samples, "b", ram_bytes=3_700_000 + ram_change, details=details)
+    result = compare(base, cur)  # the defaults: ram=+0
+    ram = next(r for r in result.results if r.metric == "ram")
+    assert ram.verdict == verdict and ram.change == ram_change
+    assert result.exit_code == (1 if verdict == "regression" else 0)
+    if verdict == "not significant":
+        assert "noise" in ram.note and "noise floor" in ram.test
+
+
+def test_an_exact_arena_figure_ignores_a_host_noise_floor() -> None:
+    samples = np.full(20, 100.0)
+    base = _bundle(samples, "a", ram_bytes=3_700_000, arena_bytes=2000, details={"ram_noise_bytes": 262144})
+    cur = _bundle(samples, "b", ram_bytes=3_700_000, arena_bytes=2008, details={"ram_noise_bytes": 262144})
+    ram = next(r for r in compare(base, cur).results if r.metric == "ram")
+    assert ram.verdict == "regression" and ram.change == 8
+
+
+def _bundle(samples_us: np.ndarray, run_id: str, ram_bytes: int = 10, arena_bytes: int | None = None,
+            details: dict | None = None) -> RunBundle:
     """A one-cell bundle, for the statistics alone."""
     ns = np.asarray(samples_us, dtype=np.float64) * 1e3
     cell = {"run_id": run_id, "device_name": "board", "variant_name": "dense", "variant_sha256": "ab" * 32,
             "status": "ok", "method": "dense", "engine": None, "target_sparsity": 0.0, "measured_sparsity": 0.0,
             "gzip_bytes": 100, "model_bytes": 200, "latency_ns": ns, "latency_source": "measured",
-            "p50_us": float(np.median(samples_us)), "ram_bytes": 10, "arena_bytes": None, "accuracy": 0.9,
-            "accuracy_n": 100, "output_agreement": None, "energy_uj": None, "estimated": False}
+            "p50_us": float(np.median(samples_us)), "ram_bytes": ram_bytes, "arena_bytes": arena_bytes,
+            "accuracy": 0.9, "accuracy_n": 100, "output_agreement": None, "energy_uj": None, "estimated": False,
+            "details": details or {}}
     return RunBundle(runs=[{"id": run_id}], cells=pd.DataFrame([cell]), devices=pd.DataFrame(),
                      variants=pd.DataFrame(), source="test")
