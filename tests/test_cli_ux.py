@@ -178,3 +178,17 @@ def test_threads_and_min_seconds_reach_the_devices(workdir: Path) -> None:
 
     refused = run_bench("sweep", "--device", "fake", "--threads", "2", cwd=workdir)
     assert refused.returncode == 2 and "--threads" in refused.stderr and "local" in refused.stderr
+
+
+# --- 7. a probe that cannot reach a device fails ------------------------------------------------------
+
+def test_probe_exits_1_when_a_device_is_unreachable(workdir: Path) -> None:
+    write_config(workdir / "bench.toml", FAKE_CONFIG + '\n[[devices]]\nname = "gone"\nkind = "fake"\n'
+                                                         'open_error = "no USB device"\n')
+    for extra in ([], ["--json"]):
+        probed = run_bench("devices", "--probe", *extra, cwd=workdir)
+        assert probed.returncode == 1, (probed.stdout, probed.stderr)
+        assert "no USB device" in probed.stdout
+    assert run_bench("devices", cwd=workdir).returncode == 0  # listing alone opens nothing
+    write_config(workdir / "bench.toml", FAKE_CONFIG)
+    assert run_bench("devices", "--probe", cwd=workdir).returncode == 0
