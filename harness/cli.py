@@ -270,7 +270,9 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(EXIT_INTERRUPTED)
     except typer.TyperException as exc:  # the vendored click's usage errors (bad flag, value, command)
-        err_console.print("[bold red]error:[/] " + escape(usage_error_line(exc)), highlight=False, soft_wrap=True)
+        if exc.format_message().strip():  # empty: no command given, and the help was shown instead
+            err_console.print("[bold red]error:[/] " + escape(usage_error_line(exc)), highlight=False,
+                              soft_wrap=True)
         sys.exit(EXIT_USAGE if getattr(exc, "exit_code", 1) == EXIT_USAGE else exc.exit_code)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

@@ -46,6 +46,12 @@ def test_usage_errors_are_one_line_with_exit_2(workdir: Path, args: list[str], n
     assert "--help" in lines[0] and "Traceback" not in done.stderr
 
 
+def test_no_command_shows_the_help_and_no_error(workdir: Path) -> None:
+    done = run_bench(cwd=workdir)
+    assert done.returncode == 2 and "Usage: bench" in done.stdout and "sweep" in done.stdout
+    assert "error" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_shell_completion_installs_and_completes(workdir: Path) -> None:
     env = {**os.environ, "HOME": str(workdir), "SHELL": "/bin/bash"}
     bench = shlex.join([sys.executable, "-m", "harness"])
