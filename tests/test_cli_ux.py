@@ -3,6 +3,7 @@ output for scripts, tables in an 80-column terminal, and the probe's exit code."
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -137,6 +138,29 @@ def test_tables_at_80_columns_fold_or_drop_columns_but_never_cut_a_figure(workdi
 
     listed = _bench_at(60, "runs", cwd=workdir)
     assert "…" not in listed.stdout and max(len(line) for line in listed.stdout.splitlines()) <= 60
+
+
+def test_a_forced_80_column_console_shows_every_figure_it_shows_whole() -> None:
+    from rich.console import Console
+
+    from harness.table import Col, fitted_table
+
+    cols = [Col("name", "left", figure=False, keep=-1), *(Col(f"figure {i} KiB", keep=i) for i in range(8))]
+    rows = [[f"variant-with-a-long-name-{r}", *(f"{(r + 1) * 123456.789 * (i + 1):,.1f}" for i in range(8))]
+            for r in range(3)]
+    table = fitted_table(cols, rows, width=80, caption="c", hint="see --json")
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(table)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    kept = [i for i, c in enumerate(cols) if c.header in {col.header for col in table.columns}]
+    dropped = [c.header for i, c in enumerate(cols) if i not in kept]
+    assert 0 in kept and 1 < len(kept) < len(cols)
+    for row in rows:
+        for i in kept[1:]:
+            assert row[i] in text  # a shown figure is whole, on one line
+    assert table.caption.endswith(f"not shown at 80 columns: {', '.join(dropped)} (see --json)")
+    assert dropped[0] == "figure 0 KiB"  # the least important goes first
 
 
 def test_sweep_and_compare_speak_json_for_scripts(workdir: Path) -> None:
