@@ -98,7 +98,8 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
         estimated=result.source == "estimated",
         latency_source=result.source,
         timing_method=result.timing_method,
-        details={**deployment.details, **result.details} or None,
+        details={**deployment.details, **result.details,
+                 **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {})} or None,
         **summary.as_dict(),
     )
     row.update(_accuracy(result.outputs, inputs))
