@@ -29,3 +29,19 @@ def run_bench(*args: str, cwd: Path, timeout: float = 300, **kwargs) -> subproce
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qemu_images() -> None:
+    """Build the QEMU firmware images the suite uses once, up front, outside any test's timeout.
+
+    The default `qemu` device is TFLM + CMSIS-NN when its offline tree is here, and the sweep tests
+    also use `tflm`: a cold TFLM build takes minutes, and inside a `bench sweep` child with a
+    300 s timeout it would fail the test. Cached by input hash, so a warm run costs about a second."""
+    from devices import firmware, qemu
+
+    if qemu.unavailable_reason() is not None or firmware.missing_tools("cortex-m"):
+        return
+    for backend in dict.fromkeys([firmware.default_backend(), "tflm", "ref"]):
+        if backend == "ref" or firmware.tflm_tree(backend) is not None:
+            qemu.locate(qemu.QemuSettings(backend=backend))  # type: ignore[arg-type]
