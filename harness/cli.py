@@ -18,7 +18,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from harness import __version__, results
-from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices
+from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices, with_mlperf_rules
 from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
 from harness.example_config import EXAMPLE_CONFIG
 from harness.progress import RichProgress
@@ -80,10 +80,14 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
     fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
+    mlperf_rules: Annotated[bool, typer.Option("--mlperf-rules", help="mlperf devices: 5 windows of >= 10 s "
+                                               "each, as MLCommons Tiny submissions require")] = False,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
     config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
                               iterations, warmup, store)
+    if mlperf_rules:
+        config = with_mlperf_rules(config)
     command = shlex.join(["bench", *sys.argv[1:]])
     with RichProgress(err_console) as progress:
         outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
