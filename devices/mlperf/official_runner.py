@@ -155,3 +155,48 @@ def run_runner(url: str, work: Path, model_id: str, inputs: list[bytes], labels:
         runtimes_s=runtimes, median_throughput=float(median.group(1)) if median else None, output=text,
         session_dir=session, errors=[ln for ln in text.splitlines() if "ERROR" in ln or "Traceback" in ln],
     )  # fmt: skip
+
+
+def wall_seconds_per_inference(image: Path, n: int = 20) -> float:
+    """Host (wall-clock) seconds one inference takes on `image` under QEMU: the runner's loop must
+    last >= 10 s of wall time, or it prints ERROR 2 instead of its median."""
+    import logging
+
+    import serial as _serial
+
+    from devices.mlperf.client import MlperfClient
+    from devices.qemu import QemuProcess, QemuSettings
+
+    log = logging.getLogger("bench.mlperf.runner")
+    proc = QemuProcess("mlperf-calibrate", QemuSettings(image=image, icount_sleep=True), image, log)
+    url = proc.start()
+    try:
+        link = _serial.serial_for_url(url, timeout=0.05)
+        try:
+            client = MlperfClient(link, device="mlperf-calibrate")
+            client.drain()
+            client.infer(1, 0, timeout=60)
+            t0 = time.perf_counter()
+            client.infer(n, 0, timeout=600)
+            return (time.perf_counter() - t0) / n
+        finally:
+            link.close()
+    finally:
+        proc.stop()
+
+
+def measure(image: Path, work: Path, model_id: str, inputs: list[bytes], labels: list[int], *, classes: int,
+            iterations: int, warmup: int = 1, timeout_s: float = 600) -> RunnerResult:
+    """Start `image` on QEMU, run the official runner against it in performance mode, stop QEMU."""
+    import logging
+
+    from devices.qemu import QemuProcess, QemuSettings
+
+    log = logging.getLogger("bench.mlperf.runner")
+    proc = QemuProcess("mlperf-runner", QemuSettings(image=image, icount_sleep=True), image, log)
+    url = proc.start()
+    try:
+        return run_runner(url, work, model_id, inputs, labels, classes=classes, iterations=iterations,
+                          warmup=warmup, timeout_s=timeout_s)  # fmt: skip
+    finally:
+        proc.stop()
