@@ -55,28 +55,38 @@ class LinkRelay:
         upstream = socket.create_connection(self.target)
         for s in (client, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Pacing: each direction is its own UART, free again at `*_free` (monotonic seconds).
-        free = {"up": 0.0, "down": 0.0}
+        # One thread per direction: each is its own UART, and pacing one must not hold up the other
+        # (a sliding window's acknowledgements flow while its chunks are still on the wire).
+        down = threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True)
+        down.start()
         try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([client, upstream], [], [], 0.1)
-                if client in ready:
-                    data = client.recv(4096)
-                    if not data:
-                        return
-                    self._pace(upstream, self._filter(data), free, "up")
-                if upstream in ready:
-                    data = upstream.recv(4096)
-                    if not data:
-                        return
-                    self.device_bytes += len(data)
-                    self._pace(client, data, free, "down")
-        except OSError:
-            return
+            self._pump(client, upstream, True)
         finally:
             for s in (client, upstream):
                 with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            down.join(timeout=2)
+            for s in (client, upstream):
+                with contextlib.suppress(OSError):
                     s.close()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_host: bool) -> None:
+        free = 0.0  # when this direction's line is next idle (monotonic seconds)
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([src], [], [], 0.1)
+                if not ready:
+                    continue
+                data = src.recv(4096)
+                if not data:
+                    return
+                if from_host:
+                    data = self._filter(data)
+                else:
+                    self.device_bytes += len(data)
+                free = self._pace(dst, data, free)
+        except OSError:
+            return
 
     def _filter(self, data: bytes) -> bytes:
         out = bytearray()
@@ -90,21 +100,26 @@ class LinkRelay:
                 out.append(b)
         return bytes(out)
 
-    def _pace(self, sock: socket.socket, data: bytes, free: dict[str, float], way: str) -> None:
+    def _pace(self, sock: socket.socket, data: bytes, free: float) -> float:
+        """Send `data` no faster than the baud rate; returns when the line is idle again."""
         if not data:
-            return
+            return free
         if self.baud is None:
             sock.sendall(data)
-            return
+            return free
         per_byte = 10.0 / self.baud  # 8N1: start + 8 data + stop bits
+        now = time.monotonic()
+        # Behind by a little (a sleep overshot on a busy host): keep the line's own schedule so the
+        # average rate stays the baud rate; idle for longer: the line starts afresh now.
+        t = free if now - free < 0.02 else now
         for i in range(0, len(data), 16):  # 16-byte slices: ~1.4 ms at 115200, close to a byte stream
             piece = data[i : i + 16]
-            start = max(free[way], time.monotonic())
-            free[way] = start + len(piece) * per_byte
-            delay = free[way] - time.monotonic()
+            t += len(piece) * per_byte
+            delay = t - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             sock.sendall(piece)
+        return t
 
     def stop(self) -> None:
         self._stop.set()

@@ -18,6 +18,7 @@ command with `m-ready`. Lines starting `e-[` are errors. What the official DUT c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -179,13 +180,8 @@ class MlperfClient:
 
     def identify(self, boot_lines: list[str] | None = None) -> Identity:
         boot = list(boot_lines or [])
-        name = vendor = profile = model = ""
-        for line in self.command("name"):
-            if m := _RE_NAME.match(line):
-                name, vendor = m.group(1), m.group(2)
-        if not name:
-            raise MlperfError(self.device, "name", f"no m-name-... line in the answer to `name%`; "
-                              f"last lines: {self.tail()}", hint="Is this an MLPerf Tiny DUT?")  # fmt: skip
+        profile = model = ""
+        name, vendor = self.sync_name()
         for line in self.command("profile"):
             if m := _RE_PROFILE.match(line):
                 if m.group(1) == "profile":
@@ -240,8 +236,7 @@ class MlperfClient:
             except (MlperfError, DeviceTimeoutError) as exc:
                 last = exc
                 self.log.warning("download attempt %d of %d failed: %s", attempt + 1, self.retries + 1, exc)
-                if isinstance(exc, DeviceTimeoutError):
-                    self.resync()
+                self.resync()  # a late or extra answer would shift every later one by a command
         assert last is not None
         raise MlperfError(self.device, "download", f"{len(data)} bytes could not be downloaded in "
                           f"{self.retries + 1} attempts: {last}",
@@ -276,13 +271,33 @@ class MlperfClient:
         return bytes(out)
 
     def resync(self) -> None:
-        """After a timeout: end whatever half command the DUT holds and drop its answer."""
-        try:
-            self.link.write(b"%")
-            self.link.flush()
-        except serial.SerialException:
-            return
-        self.drain(quiet_s=0.3, max_s=self.timeout)
+        """After a timeout: end whatever half command the DUT holds, then find the answer boundary."""
+        with contextlib.suppress(DeviceTimeoutError, MlperfError, serial.SerialException):
+            self.sync_name(prefix="%", timeout=self.timeout * 2)
+
+    def sync_name(self, *, prefix: str = "", timeout: float | None = None) -> tuple[str, str]:
+        """`name%`, skipping any answer lines still in the stream before its own (a boot banner that
+        came late, the late answer of a command that timed out): the protocol has no request ids,
+        so the m-name line is the one boundary we can be sure of. Returns (name, vendor)."""
+        self.link.write(prefix.encode() + b"name%")
+        self.link.flush()
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        found: tuple[str, str] | None = None
+        since_ready: list[str] = []
+        while True:
+            line = self._readline(deadline, "name (m-name-...)")
+            if m := _RE_NAME.match(line):
+                found = (m.group(1), m.group(2))
+            elif line == READY:
+                if found is not None:
+                    return found
+                errors = [ln for ln in since_ready if ln.startswith("e-[") and "name" in ln]
+                if errors:
+                    raise MlperfError(self.device, "name", f"`name%` answered {errors[0]}; last lines: {self.tail()}",
+                                      answer=errors[0], hint="Is this an MLPerf Tiny DUT?")  # fmt: skip
+                since_ready = []
+            else:
+                since_ready.append(line)
 
     # --- inference --------------------------------------------------------------------------------
 
