@@ -135,9 +135,9 @@ void dut_pin(int level)
     bench_port_marker(level);
 }
 
-/* newlib-nano's printf family allocates a little on first use; give it a fixed heap instead of
- * the linker's `end` symbol (the board scripts define no heap). */
-void *_sbrk(int incr);
+/* newlib-nano's printf family references malloc, so _sbrk: a small fixed heap instead of the linker's
+ * `end` (the board scripts define no heap). Weak: a TFLM build brings tflm_port.cc's, which has none. */
+void *_sbrk(int incr) __attribute__((weak));
 void *_sbrk(int incr)
 {
     static uint8_t heap[8192] __attribute__((aligned(8)));
