@@ -94,6 +94,26 @@ def test_windows_and_accuracy_match_tflm(peer: Path) -> None:
     assert float(np.mean(r.outputs.argmax(1) == data.y)) >= 0.9
 
 
+def test_quirks_of_the_official_code_that_the_client_works_around(qemu_url: str) -> None:
+    dev = device_on(qemu_url)
+    dev.open()
+    try:
+        c = dev.client
+        assert c is not None
+        c.load(bytes(range(20)))
+        assert "m-warmup-start-10" in c.command("infer 1", timeout=30)  # W defaults to 10, not 0
+        assert "m-warmup-start-0" in c.infer(1, 0, timeout=30).lines  # so the client always sends it
+        printed = c.command("db print 4 8")  # the arguments are ignored: all 20 bytes, 8 a line
+        assert printed == ["m-buffer-00-01-02-03-04-05-06-07", "m-buffer-08-09-0a-0b-0c-0d-0e-0f",
+                           "m-buffer-10-11-12-13"]
+        with pytest.raises(ValueError, match="80-character"):
+            c.command("db " + "00" * 39)  # 81 characters: the DUT would silently keep 80
+        with pytest.raises(MlperfError, match=r"Insufficent number of hex digits"):
+            c.command("db 123")
+    finally:
+        dev.close()
+
+
 def test_other_variant_is_refused_naming_the_firmware_model(qemu_url: str) -> None:
     dev = device_on(qemu_url)
     dev.open()
