@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from devices import qemu
+from devices import firmware, qemu
 from devices.base import ModelBinary, RunSpec
 from devices.link_relay import LinkRelay
 from devices.mlperf import images
@@ -35,9 +36,14 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"mlperf peer: {_why}")
 log = logging.getLogger("test.mlperf")
 
 
+#: The peer runs TFLM as a submission would: the backend bench's `qemu` kind uses by default (TFLM with
+#: CMSIS-NN when its tree is in ../shared/third_party), whose TFLM build it links rather than recompiles.
+PEER_BACKEND = os.environ.get("BENCH_MLPERF_BACKEND") or firmware.default_backend()
+
+
 @pytest.fixture(scope="module")
 def peer() -> Path:
-    return images.build(DENSE)["mlperf_peer.elf"]
+    return images.build(DENSE, backend=PEER_BACKEND)["mlperf_peer.elf"]
 
 
 def binary(path: Path) -> ModelBinary:
@@ -204,7 +210,7 @@ def test_line_going_quiet_mid_download_times_out_naming_what_was_awaited(qemu_ur
 
 
 def test_energy_mode_firmware_is_refused_at_handshake() -> None:
-    energy = images.build(DENSE, energy_mode=True)["mlperf_peer.elf"]
+    energy = images.build(DENSE, energy_mode=True)["mlperf_peer.elf"]  # ref backend: mode is not about kernels
     dev = MlperfDevice("energy", MlperfSettings(image=energy))
     with pytest.raises(EnergyModeError, match=r"energy mode.*no m-lap-us") as exc:
         dev.open()
