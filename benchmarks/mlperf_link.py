@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import statistics
 import tempfile
@@ -90,7 +89,7 @@ def agreement(model: Path, min_seconds: float, skip_runner: bool) -> None:
     binary = ModelBinary(model.stem, mf.sha256, mf.data)
     x = np.zeros(64, np.int8)
 
-    dev = qemu.QemuDevice("qemu", qemu.QemuSettings(op_profile=False))
+    dev = qemu.QemuDevice("qemu", qemu.QemuSettings(backend="ref", op_profile=False))
     dev.open()
     try:
         dev.deploy(binary)
@@ -115,8 +114,7 @@ def agreement(model: Path, min_seconds: float, skip_runner: bool) -> None:
           f"each; window spread {max(lat) - min(lat):.3f} µs); vs qemu kind {ml['median_latency_us'] / q_us - 1:+.3%}")
     if skip_runner:
         return
-    per_inf = official_runner.wall_seconds_per_inference(built["bench_mlperf.elf"])
-    n = max(20, math.ceil(3.0 / per_inf))
+    n = official_runner.iterations_for(built["bench_mlperf.elf"])
     with tempfile.TemporaryDirectory() as tmp:
         res = official_runner.measure(built["bench_mlperf.elf"], Path(tmp), model.stem, [x.tobytes()] * 5, [0] * 5,
                                       classes=10, iterations=n)  # fmt: skip
@@ -148,7 +146,7 @@ def main() -> None:
         print(f"MLPerf hex db, {chunk}-byte lines ({who}): efficiency median "
               f"{statistics.median(e for e, _ in rows):.3f}, {statistics.median(s for _, s in rows):.2f} s "
               f"(runs: {', '.join(f'{e:.3f}' for e, _ in rows)})")  # fmt: skip
-    rows = binary_upload(qemu.locate_image(qemu.QemuSettings()), args.bytes, args.runs)
+    rows = binary_upload(qemu.locate_image(qemu.QemuSettings(backend="ref")), args.bytes, args.runs)
     print(f"bench binary upload, sliding window: efficiency median {statistics.median(e for e, _ in rows):.3f}, "
           f"{statistics.median(s for _, s in rows):.2f} s (runs: {', '.join(f'{e:.3f}' for e, _ in rows)})")
     agreement(model, args.min_seconds, args.skip_runner)
