@@ -184,7 +184,7 @@ class MlperfDevice:
                 f"[\"{model.name}\"] }} in this device's settings, if it is the same model.",
             )  # fmt: skip
         self._model = model
-        self._io = _tensor_io(model)
+        self._io = _tensor_io(self.name, model)
         self.log.info("variant %s is the firmware's %s (%s)", model.name, ident.model, how)
         return Deployment(details={"model_id": ident.model, "matched_by": how, "uploaded": False,
                                    "load_method": "none: the model is built into the MLPerf Tiny firmware"})
@@ -267,13 +267,13 @@ class MlperfDevice:
         return np.stack(rows) if rows else np.zeros((0, io["out_size"]))
 
 
-def _tensor_io(model: ModelBinary) -> dict[str, Any]:
+def _tensor_io(device: str, model: ModelBinary) -> dict[str, Any]:
     from harness.models.inspect import inspect_bytes
 
     try:
         rep = inspect_bytes(model.data, model.name, arena=False)
     except BenchError as exc:
-        raise DeviceError("mlperf", "deploy", f"cannot read {model.name}: {exc}") from None
+        raise DeviceError(device, f"deploy {model.name}", f"cannot read the variant's model: {exc}") from None
     i, o = rep.inputs[0], rep.outputs[0]
     return {"in_shape": list(i.shape), "in_dtype": np.dtype(i.dtype.lower()), "out_size": int(np.prod(o.shape)),
             "out_dtype": np.dtype(o.dtype.lower()), "out_scale": o.scale[0] if o.scale else 0.0,
