@@ -54,7 +54,7 @@ def binary(path: Path) -> ModelBinary:
 @pytest.fixture
 def qemu_url(peer: Path) -> Iterator[str]:
     """The peer under QEMU on its own; tests connect through a relay or directly."""
-    proc = qemu.QemuProcess("peer", qemu.QemuSettings(image=peer), peer, log)
+    proc = qemu.QemuProcess("peer", qemu.QemuSettings(image=peer, icount_sleep=True), peer, log)
     url = proc.start()
     yield url
     proc.stop()
