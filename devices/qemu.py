@@ -59,6 +59,13 @@ class QemuSettings(DeviceSettings):
     #: -icount shift: 2^N ns per instruction. 5 (32 ns, ~31 MIPS) is close to a 25 MHz Cortex-M4 and
     #: gives the 25 MHz timer better than one-instruction resolution.
     icount_shift: int = Field(5, ge=0, le=10)
+    #: -icount sleep=on: an idle guest (WFI) waits in real time instead of QEMU warping virtual time
+    #: at full CPU. Busy time is instruction count either way; bench's own firmware aligns to the
+    #: timer with WFI and wants sleep=off (no real time passes), MLPerf firmwares do not.
+    icount_sleep: bool = False
+    #: -icount align=on (with sleep=on): QEMU holds the guest to real time at its nominal speed, so
+    #: virtual seconds are wall seconds too (for host-side tools that time runs by the wall clock).
+    icount_align: bool = False
     qemu: str = QEMU
     #: icount time is deterministic, so a few timed inferences say everything: the sweep's
     #: iterations and warm-up are capped here to keep the default sweep short.
@@ -84,7 +91,8 @@ def _free_port() -> int:
 def qemu_command(s: QemuSettings, image: Path, port: int) -> list[str]:
     return [
         s.qemu, "-M", MACHINE, "-kernel", str(image), "-display", "none", "-monitor", "none",
-        "-icount", f"shift={s.icount_shift},sleep=off", "-nodefaults",
+        "-icount", f"shift={s.icount_shift},sleep={'on' if s.icount_sleep or s.icount_align else 'off'}"
+        + (",align=on" if s.icount_align else ""), "-nodefaults",
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
     ]  # fmt: skip
 
