@@ -198,8 +198,12 @@ class QemuDevice(McuDevice):
         ns_per_insn = float(2**s.icount_shift)
         details = dict(result.details)
         details.update(icount_shift=s.icount_shift, instructions=[float(x) / ns_per_insn for x in result.latency_ns],
-                       iterations_capped_from=spec.iterations if spec.iterations > capped.iterations else None,
                        outputs_replayed=self._replayed)
+        if spec.iterations > capped.iterations or spec.warmup > capped.warmup:
+            details["iteration_cap"] = {
+                "cap": s.max_iterations, "warmup_cap": s.max_warmup,
+                "reason": f"qemu runs at most max_iterations = {s.max_iterations} timed inferences (warm-up "
+                          f"{s.max_warmup}) per repeat: -icount time is deterministic, more would repeat the figure"}
         return dataclasses.replace(result, details=details,
                                    timing_method=f"QEMU -icount shift={s.icount_shift}: instruction-count time "
                                                  f"(2^{s.icount_shift} ns per instruction), 25 MHz timer")  # fmt: skip
