@@ -55,6 +55,8 @@ class ReportData:
     cv_threshold: float = DEFAULT_CV_THRESHOLD
     #: board -> the warm-up counts of its successful cells (for figure captions).
     warmups: dict[str, list[int]] = field(default_factory=dict)
+    #: The headline's tolerance below the dense model's top-1, in percentage points.
+    accuracy_floor_pp: float = 1.0
 
     @property
     def has_results(self) -> bool:
