@@ -24,6 +24,8 @@ from harness.models.evaluate import KERNELS, evaluate
 from harness.models.inspect import ModelReport, inspect_model
 from harness.models.prune_tflite import prune_family
 from harness.models.variant import ModelVariant, write_manifest
+from harness.sparsity import LEGEND as SPARSITY_LEGEND
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
 
 models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
@@ -147,12 +149,19 @@ def _print_report(r: ModelReport) -> None:
 
 
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
-    table = Table("variant", "method", "target", "measured", "size B", "gzip B", "arena B", "accuracy")
+    table = Table("variant", "method", "target", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "size B", "gzip B",
+                  "arena B", "accuracy", caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for")
+    params = {v.sha256: v.params for v in variants}
     for v in variants:
-        table.add_row(v.name, v.method, _fmt(v.target_sparsity), _fmt(v.measured_sparsity), str(v.size_bytes),
-                      str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy))
+        removed = removed_or_zero(v.method, v.measured_sparsity, v.params, params.get(v.base_sha256 or ""))
+        table.add_row(v.name, v.method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
+                      str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy))
     console.print(table)
     console.print(f"wrote {manifest}")
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}"
 
 
 def _fmt(x: float | None) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -107,3 +110,75 @@ def test_pareto_front_keeps_only_undominated_variants() -> None:
     rows = pd.DataFrame({"variant_name": list("abcd"), "p50_us": [10.0, 5.0, 7.0, 4.0],
                          "accuracy": [0.99, 0.97, 0.96, 0.90]})
     assert list(pareto_front(rows)["variant_name"]) == ["d", "b", "a"]
+
+
+class _Tables(HTMLParser):
+    """The tables of an HTML page as lists of rows of cell text, as a reader sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_tables(html: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def test_each_variant_shows_the_same_two_named_sparsity_figures_everywhere(store: ReportStore,
+                                                                            tmp_path: Path) -> None:
+    """Zero weights (of the variant's own) and removed or zero (of the dense model's): one pair of values
+    per variant, under the same two names in bench show, the CSV, the board tables and the models table."""
+    files = make_report([store.base], store.url, tmp_path / "r")
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    a = summary[summary["device_name"] == "board-a"].set_index("variant_name")
+    channel, dense = a.loc["channel-50w"], a.loc["dense"]
+    assert channel["zero_weights"] < 0.05 and channel["removed_or_zero"] > 0.7  # channels gone, few zeros left
+    assert dense["zero_weights"] == pytest.approx(dense["removed_or_zero"])  # the dense model removes nothing
+    assert a.loc["magnitude-75", "zero_weights"] == pytest.approx(a.loc["magnitude-75", "removed_or_zero"])
+    want = {name: [f"{r.zero_weights * 100:.1f}%", f"{r.removed_or_zero * 100:.1f}%"] for name, r in a.iterrows()}
+
+    tables = _html_tables(files.html.read_text())
+    seen = 0
+    for table in tables:
+        head = table[0]
+        if "zero weights" not in head:
+            continue
+        z, r = head.index("zero weights"), head.index("removed or zero")
+        assert r == z + 1 and "sparsity" not in head
+        for row in table[1:]:
+            if row[0] in want:
+                assert [row[z], row[r]] == want[row[0]], (head, row)
+                seen += 1
+    assert seen >= 2 * len(want)  # board-a's and board-b's tables, and the models table
+    assert "zero weights = share of the variant's own weights that are zero" in unescape(files.html.read_text())
+    md = files.markdown.read_text()
+    assert "| variant | method | zero weights | removed or zero |" in md
+
+    shown = run_bench("show", store.base, "--store", store.url, "--json", cwd=tmp_path)
+    rows = [r for r in json.loads(shown.stdout) if r["device_name"] == "board-a"]
+    for r in rows:
+        assert [f"{r['zero_weights'] * 100:.1f}%", f"{r['removed_or_zero'] * 100:.1f}%"] == want[r["variant_name"]]
+    text = run_bench("show", store.base, "--store", store.url, cwd=tmp_path).stdout
+    assert "zero weights" in text and "removed or zero" in text
+    line = next(ln for ln in text.splitlines() if "board-a" in ln and "channel-50w" in ln)
+    assert all(v in line for v in want["channel-50w"]), line

@@ -198,7 +198,7 @@ def _axes_id(ax: Axes) -> str:
 
 
 def _finish(fig: plt.Figure, axes: list[Axes], xlabel: str, ylabel: str,
-            dodged: dict[str, float] | None = None) -> None:
+            dodged: dict[str, float] | None = None, unit: str = " pp") -> None:
     ncols = axes[0].get_gridspec().ncols if axes else 1
     for i, ax in enumerate(axes):
         # Every panel keeps its y unit; the long x label goes under the lowest panel of each column only.
@@ -211,7 +211,8 @@ def _finish(fig: plt.Figure, axes: list[Axes], xlabel: str, ylabel: str,
             handles.setdefault(label, h)
     for series, offset in (dodged or {}).items():
         if series in handles:  # say it in the legend: the offset is drawing, not data
-            handles = {(f"{k} (drawn up to {offset:.1f} pp aside where it would hide another)" if k == series else k): v
+            note = f"{series} (drawn up to {offset:.3g}{unit} aside where it would hide another)"
+            handles = {(note if k == series else k): v
                        for k, v in handles.items()}
     if handles:
         _legend_below(fig, axes, handles)
@@ -356,14 +357,22 @@ def pareto_figure(data: ReportData) -> Figure | None:
     if not boards:
         return None
     styles = _series_styles(data)
+    dodged: dict[str, float] = {}
     fig, axes = _panels(len(boards))
     for ax, board in zip(axes, boards, strict=True):
         rows = ok[(ok["board"] == board) & ok["accuracy"].notna()]
-        for series, group in rows.groupby("series", sort=False):
+        # The dense model first, so it keeps its place and a variant on top of it moves aside.
+        groups = sorted(rows.groupby("series", sort=False), key=lambda g: g[0] in styles)
+        xy = [np.column_stack([g["p50_us"].astype(float), g["accuracy"].astype(float) * 100]) for _, g in groups]
+        allxy = np.concatenate(xy)
+        offsets = dodge_offsets(xy, float(np.ptp(allxy[:, 0])), float(np.ptp(allxy[:, 1])))
+        for (series, group), offset in zip(groups, offsets, strict=True):
             dense = series not in styles
             style = styles.get(series, {"color": "black", "marker": "*", "markersize": 9.0,
                                         "markerfacecolor": "black"})
-            points, = ax.plot(group["p50_us"], group["accuracy"] * 100, linestyle="none",
+            if offset:
+                dodged[series] = max(dodged.get(series, 0.0), abs(offset))
+            points, = ax.plot(group["p50_us"] + offset, group["accuracy"] * 100, linestyle="none",
                               label="dense" if dense else series, color=style["color"], marker=style["marker"],
                               markersize=float(style["markersize"]) + 1, markerfacecolor=style["markerfacecolor"],
                               zorder=4 if dense else 3)
@@ -377,7 +386,7 @@ def pareto_figure(data: ReportData) -> Figure | None:
                   for i, r in enumerate(front.itertuples(index=False))]
         ax.set_title(_board_title(data, board))
         _keep_inside(ax, labels)
-    _finish(fig, axes, "median latency per inference (µs)", "top-1 accuracy (%)")
+    _finish(fig, axes, "median latency per inference (µs)", "top-1 accuracy (%)", dodged, unit=" µs")
     return Figure("pareto", "Accuracy–latency Pareto front", figure_caption(data, boards), _svg(fig, "pareto"),
                   "accuracy against latency with the Pareto front, one panel per board")
 
