@@ -94,7 +94,7 @@ sparsities = [0.5]
 repeats = 1
 iterations = 5
 warmup = 1
-accuracy_samples = 120
+accuracy_samples = 60
 """
 
 
@@ -106,7 +106,7 @@ class McuRun:
 
 def build_mcu_run(workdir: Path) -> McuRun:
     """The bundled family at 50 % (dense, fine-tuned and post-training magnitude, channel) on the simulator
-    (estimated, with its modelled meter) and on QEMU (emulated), with top-1 on 120 test samples: a report
+    (estimated, with its modelled meter) and on QEMU (emulated), with top-1 on 60 test samples: a report
     with every figure, series that coincide, and an estimate and an emulation of one core. About 40 s."""
     url = f"sqlite:///{workdir / 'bench.db'}"
     path = workdir / "mcu.toml"

@@ -8,16 +8,18 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from harness.errors import ConfigError, StoreError
 from harness.report import make_report, parse_formats
-from harness.report.data import load_report_data
-from harness.report.figures import pareto_front
+from harness.report.data import find_disagreements, load_report_data
+from harness.report.figures import DODGE, dodge_offsets, pareto_front
+from harness.report.headline import headlines
 from tests.conftest import run_bench, write_config
-from tests.report_store import ReportStore, build_report_store
+from tests.report_store import McuRun, ReportStore, build_report_store
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +184,47 @@ def test_each_variant_shows_the_same_two_named_sparsity_figures_everywhere(store
     assert "zero weights" in text and "removed or zero" in text
     line = next(ln for ln in text.splitlines() if "board-a" in ln and "channel-50w" in ln)
     assert all(v in line for v in want["channel-50w"]), line
+
+
+def test_series_on_the_same_points_are_drawn_apart_and_distinct_ones_are_left_alone() -> None:
+    same = np.array([[50.0, 10.0], [75.0, 10.0]])
+    assert dodge_offsets([same, same + np.array([0.4, 0.0])], 90.0, 5.0) == [0.0, pytest.approx(DODGE * 90.0)]
+    three = dodge_offsets([same, same, same], 90.0, 5.0)
+    assert len(set(three)) == 3 and three[0] == 0.0
+    assert dodge_offsets([same, same + np.array([0.0, 3.0])], 90.0, 5.0) == [0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_mcu_report_has_a_headline_per_board_flags_sim_against_qemu_and_shows_load_time_and_lsb(
+        mcu_run: McuRun, tmp_path: Path) -> None:
+    data = load_report_data([mcu_run.run_id], mcu_run.url)
+    heads = {h.board: h for h in headlines(data)}
+    assert set(heads) == {"sim", "qemu"}
+    for board in ("sim", "qemu"):  # channel pruning wins on a board whose cost grows with MACs
+        assert heads[board].floor.startswith("top-1 ≥ ") and "− 1 pp" in heads[board].floor
+        assert heads[board].best["fastest"].startswith("channel-50w: ")
+        assert heads[board].best["smallest"].startswith("channel-50w: ")
+    assert heads["sim"].best["least energy"].startswith("channel-50w: ")
+    assert heads["qemu"].best["least energy"] == "not measured"
+    # The post-training variant lost 25 pp: below the floor, it wins nothing even when the floor is 20 pp.
+    assert not any("ptq-" in v for h in headlines(data, floor_pp=20) for v in h.best.values())
+
+    # An estimate (sim) and an emulation (qemu) of one core, several times apart in cycles: flagged.
+    (d,) = find_disagreements(data)
+    assert (d.estimated, d.emulated, d.core, d.unit) == ("sim", "qemu", "cortex-m4", "cycles") and d.ratio > 2
+    (w,) = [w for w in data.warnings if w.kind == "disagree"]
+    assert "sim (estimated) and qemu (emulated)" in w.message and "cortex-m4" in w.message
+
+    files = make_report([mcu_run.run_id], mcu_run.url, tmp_path / "r", ("md", "csv"))
+    md = files.markdown.read_text()
+    assert "### Headline, per board" in md and "| load ms |" in md and "| max Δ LSB |" in md
+    assert "| disagree | sim |" in md
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    assert summary["load_time_ms"].gt(0).all() and summary["output_max_lsb"].eq(0).all()  # bit-exact to TFLM
+
+
+def test_boards_without_accuracy_or_a_shared_core_get_no_floor_and_no_disagreement(store: ReportStore) -> None:
+    data = load_report_data([store.base], store.url)
+    assert not [w for w in data.warnings if w.kind == "disagree"]
+    for h in headlines(data):
+        assert h.floor.startswith("none: no accuracy measured") and h.best["least energy"] == "not measured"
