@@ -21,6 +21,7 @@ from harness.compare_output import COLUMNS, headline, rows, tests_text, to_markd
 from harness.config import resolve_config
 from harness.report import default_out_dir, make_report, parse_formats
 from harness.report.data import DEFAULT_CV_THRESHOLD
+from harness.report.headline import DEFAULT_ACCURACY_FLOOR_PP
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -38,6 +39,8 @@ def report_command(
     formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="html,md,csv (default: all)")] = None,
     cv_threshold: Annotated[float, typer.Option(help="warn above this coefficient of variation")] =
         DEFAULT_CV_THRESHOLD,
+    accuracy_floor: Annotated[float, typer.Option(
+        help="headline: best variants within this many pp of the dense model's top-1")] = DEFAULT_ACCURACY_FLOOR_PP,
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -46,7 +49,7 @@ def report_command(
     wanted = parse_formats(formats or ["html,md,csv"])
     ids = list(runs) if runs else [results.latest_run(url)]
     files = make_report(ids, url, out if out is not None else default_out_dir(ids), wanted,
-                        cv_threshold=cv_threshold)
+                        cv_threshold=cv_threshold, accuracy_floor_pp=accuracy_floor)
     if not files.has_results:
         console.print("[yellow]no cell of these runs finished successfully: the report says so and lists the "
                       "failures.")

@@ -95,6 +95,8 @@ def test_unknown_run_and_unknown_format_are_usage_errors(store: ReportStore, tmp
         parse_formats(["html,pdf"])
     done = run_bench("report", "no-such-run", "--store", store.url, cwd=tmp_path)
     assert done.returncode == 2 and "no-such-run" in done.stderr
+    done = run_bench("report", store.base, "--store", store.url, "--accuracy-floor", "-1", cwd=tmp_path)
+    assert done.returncode == 2 and "accuracy floor -1 pp" in done.stderr
     assert not (tmp_path / "reports").exists()
 
 
