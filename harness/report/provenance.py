@@ -91,7 +91,7 @@ def figure_caption(data: ReportData, boards: list[str]) -> str:
     dense = ok[ok["is_reference"]].drop_duplicates("variant_sha256")
     models = ", ".join(f"{r.variant_name} {str(r.variant_sha256)[:12]}" for r in dense.itertuples(index=False))
     return f"Dense model(s): {models or MISSING}. " + " · ".join(parts) + \
-        f". x axis: {REMOVED_OR_ZERO.label} = {REMOVED_OR_ZERO.meaning}; variants' sha256 in the Models table."
+        f". Sparsity axes: {REMOVED_OR_ZERO.label} = {REMOVED_OR_ZERO.meaning}; variants' sha256 in the Models table."
 
 
 def _text(value: Any, default: str = MISSING) -> str:
