@@ -33,6 +33,8 @@ THROTTLE_KEYS = ("throttled", "thermal_throttling")
 DISAGREE_RATIO = 2.0
 #: Coefficient of variation above which a latency figure gets a warning.
 DEFAULT_CV_THRESHOLD = 0.10
+#: The headline's default tolerance below the dense model's top-1, in percentage points.
+DEFAULT_ACCURACY_FLOOR_PP = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ReportData:
     #: board -> the warm-up counts of its successful cells (for figure captions).
     warmups: dict[str, list[int]] = field(default_factory=dict)
     #: The headline's tolerance below the dense model's top-1, in percentage points.
-    accuracy_floor_pp: float = 1.0
+    accuracy_floor_pp: float = DEFAULT_ACCURACY_FLOOR_PP
 
     @property
     def has_results(self) -> bool:

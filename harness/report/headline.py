@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.data import ReportData
+from harness.report.data import DEFAULT_ACCURACY_FLOOR_PP, ReportData
 from harness.report.tables import MISSING, Table, missing, num, source_mark
-
-#: Default tolerance below the dense model's accuracy, in percentage points.
-DEFAULT_ACCURACY_FLOOR_PP = 1.0
 
 #: (what, column, how the winning figure is written) in headline order.
 _GOALS = (
