@@ -17,12 +17,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import ConfigError
 from harness.models.evaluate import KERNELS, evaluate
 from harness.models.inspect import ModelReport, inspect_model
 from harness.models.prune_tflite import prune_family
+from harness.models.runtimes import accepted_by
 from harness.models.variant import ModelVariant, write_manifest
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
@@ -72,7 +74,7 @@ def inspect_command(
     no_arena: Annotated[bool, typer.Option("--no-arena", help="skip the TFLM arena search")] = False,
 ) -> None:
     """Operators, tensors, parameters, MACs, zero weights, file/gzip size and the TFLM arena."""
-    report = inspect_model(file, arena=not no_arena)
+    report = inspect_model(file, arena=not no_arena, runtimes=True)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
         return
@@ -111,6 +113,9 @@ def prune_command(
     engine: Annotated[str, typer.Option(help=f"{' | '.join(PRUNE_ENGINES)}")] = "tflite",
     data: Annotated[Path | None, typer.Option("--data", help=".npz to record each variant's accuracy")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="fine-tuning epochs (--engine keras)")] = None,
+    structural: Annotated[str, typer.Option(
+        help="--method channel: removed (cut the channels out, the model shrinks) | zeroed (same function, "
+        "dense shape)")] = "removed",
 ) -> None:
     """Write a family of pruned variants and a manifest the sweep can measure."""
     fn = PRUNE_ENGINES.get(engine)
@@ -122,6 +127,10 @@ def prune_command(
             raise ConfigError(f"--epochs applies to fine-tuning engines ({', '.join(FINE_TUNING_ENGINES)}), "
                               f"not to --engine {engine}.")
         training["epochs"] = epochs
+    if structural != "removed":
+        if engine != "tflite":
+            raise ConfigError(f"--structural applies to --engine tflite, not to --engine {engine}.")
+        training["structural"] = structural
     command = "bench prune " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else None
     variants = fn(model, out, list(method), list(sparsity), scope, command=command, dataset=data, **training)
     _print_variants(variants, out / "manifest.json")
@@ -129,6 +138,8 @@ def prune_command(
 
 def _print_report(r: ModelReport) -> None:
     console.print(f"[bold]{r.path}[/]  sha256 {r.sha256[:12]}…")
+    for line in runtime_lines(r.runtimes):
+        console.print(line)
     console.print(f"size {r.size_bytes} B, gzip -9 {r.gzip_bytes} B; params {r.params}; MACs {r.macs}"
                   f" (0 counted for {', '.join(r.ops_without_macs) or 'none'})")
     console.print(f"zero weights {r.zero_fraction:.2%} of {r.weight_elements}")
@@ -148,15 +159,47 @@ def _print_report(r: ModelReport) -> None:
         console.print(f"note: {note}")
 
 
+def runtime_lines(runtimes: dict[str, str]) -> list[str]:
+    """'runs in: LiteRT, TFLite Micro', then one line per runtime that rejects the model and why."""
+    if not runtimes:
+        return []
+    ok = [RUNTIME_LABELS.get(k, k) for k in accepted_by(runtimes)]
+    lines = [f"runs in: {', '.join(ok) or '[red]no runtime[/]'}"]
+    for name, verdict in runtimes.items():
+        if verdict != "ok":
+            devices = RUNTIME_DEVICES.get(name, "")
+            lines.append(f"[yellow]{RUNTIME_LABELS.get(name, name)} {escape(verdict)}[/]"
+                         + (f" — {devices} cells will fail on it" if devices else ""))
+    return lines
+
+
+RUNTIME_LABELS = {"litert": "LiteRT", "tflite-micro": "TFLite Micro"}
+RUNTIME_DEVICES = {"litert": "local and ssh", "tflite-micro": "sim, qemu and MCU"}
+
+
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
-    table = Table("variant", "method", "target", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "size B", "gzip B",
-                  "arena B", "accuracy", caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for")
+    table = Table("variant", "method", "target", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "params", "MACs",
+                  "size B", "gzip B", "arena B", "accuracy", "runs in",
+                  caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for")
     params = {v.sha256: v.params for v in variants}
     for v in variants:
+        method = f"{v.method} ({v.structural})" if v.structural else v.method
+        runs = ", ".join(RUNTIME_LABELS.get(k, k) for k in accepted_by(v.runtimes)) if v.runtimes else ""
         removed = removed_or_zero(v.method, v.measured_sparsity, v.params, params.get(v.base_sha256 or ""))
-        table.add_row(v.name, v.method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
-                      str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy))
+        table.add_row(v.name, method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
+                      str(v.params), str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes),
+                      _fmt(v.accuracy), runs or ("none" if v.runtimes else ""))
     console.print(table)
+    rejected = {k: verdict for v in variants for k, verdict in v.runtimes.items() if verdict != "ok"}
+    for line in runtime_lines(rejected)[1:]:
+        console.print(line)
+    left: dict[str, list[str]] = {}
+    for v in variants:
+        for reason in v.not_pruned:
+            left.setdefault(reason, []).append(v.name)
+    for reason, names in left.items():
+        where = names[0] if len(names) == 1 else f"{len(names)} variants"
+        console.print(f"left as it was ({where}): {escape(reason)}")
     console.print(f"wrote {manifest}")
 
 
