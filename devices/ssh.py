@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
+from devices.local_memory import RSS_NOISE_BYTES
 from devices.registry import DeviceSettings, DriverSpec
 from devices.ssh_connect import Auth, Connection, Target, connect, resolve
 from devices.ssh_session import AgentSession, SessionLost, blob, unblob
@@ -174,6 +175,7 @@ class SshDevice:
         return Deployment(
             load_time_ms=answer.get("load_time_ms"),
             ram_bytes=answer.get("rss_growth_bytes"),
+            ram_noise_bytes=RSS_NOISE_BYTES,
             details={"ram_method": answer.get("ram_method"), "peak_rss_bytes": answer.get("peak_rss_bytes"),
                      "delegate": answer.get("delegate")},
         )

@@ -99,6 +99,7 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
         latency_source=result.source,
         timing_method=result.timing_method,
         details={**deployment.details, **{k: v for k, v in result.details.items() if k != "iteration_cap"},
+                 **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {}),
                  "iterations": _iterations(timing, len(result.latency_ns), result.details)},
         **summary.as_dict(),
     )

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from harness.errors import ConfigError
 from harness.models.evaluate import KERNELS, evaluate
@@ -28,12 +27,13 @@ from harness.models.runtimes import accepted_by
 from harness.models.variant import ModelVariant, write_manifest
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
+from harness.table import Col, fitted_table
 
 models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
     no_args_is_help=True,
 )
-console = Console(width=None if sys.stdout.isatty() else 200)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
 # engine -> fn(src, out_dir, methods, sparsities, scope, *, command, dataset) -> variants (manifest written).
 PruneEngine = Callable[..., list[ModelVariant]]
@@ -149,12 +149,13 @@ def _print_report(r: ModelReport) -> None:
     if r.arena:
         console.print(f"TFLM arena: minimum {r.arena.minimum_bytes} B (to {r.arena.granularity_bytes} B, "
                       f"{r.arena.probes} probes), TFLM's recorded total {r.arena.tflm_total_bytes} B")
-    table = Table("#", "op", "layer", "output", "MACs", "weights", "zero")
-    for op in r.ops:
-        zero = "" if op.zero_fraction is None else f"{op.zero_fraction:.1%}"
-        table.add_row(str(op.index), op.op, op.layer if op.weight_tensor is not None else "",
-                      "×".join(map(str, op.output_shape)), str(op.macs), str(op.weight_elements or ""), zero)
-    console.print(table)
+    cols = [Col("#", keep=-1), Col("op", "left", figure=False, keep=-1), Col("layer", "left", figure=False, keep=10),
+            Col("output", "left", keep=20), Col("MACs", keep=-1), Col("weights", keep=30), Col("zero", keep=40)]
+    rows = [[str(op.index), op.op, op.layer if op.weight_tensor is not None else "",
+             "×".join(map(str, op.output_shape)), str(op.macs), str(op.weight_elements or ""),
+             "" if op.zero_fraction is None else f"{op.zero_fraction:.1%}"] for op in r.ops]
+    console.print(fitted_table(cols, [[escape(c) for c in row] for row in rows], width=console.width,
+                               hint="a wider terminal shows them"))
     for note in r.notes:
         console.print(f"note: {note}")
 
@@ -178,18 +179,22 @@ RUNTIME_DEVICES = {"litert": "local and ssh", "tflite-micro": "sim, qemu and MCU
 
 
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
-    table = Table("variant", "method", "target", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "params", "MACs",
-                  "size B", "gzip B", "arena B", "accuracy", "runs in",
-                  caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for")
+    cols = [Col("variant", "left", figure=False, keep=-1), Col("method", "left", figure=False, keep=10),
+            Col("target", keep=20), Col(ZERO_WEIGHTS.label, keep=-1), Col(REMOVED_OR_ZERO.label, keep=-1),
+            Col("params", keep=25), Col("MACs", keep=25), Col("size B", keep=-1), Col("gzip B", keep=30),
+            Col("arena B", keep=40), Col("accuracy", keep=50), Col("runs in", "left", figure=False, keep=15)]
+    rows = []
     params = {v.sha256: v.params for v in variants}
     for v in variants:
         method = f"{v.method} ({v.structural})" if v.structural else v.method
         runs = ", ".join(RUNTIME_LABELS.get(k, k) for k in accepted_by(v.runtimes)) if v.runtimes else ""
         removed = removed_or_zero(v.method, v.measured_sparsity, v.params, params.get(v.base_sha256 or ""))
-        table.add_row(v.name, method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
-                      str(v.params), str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes),
-                      _fmt(v.accuracy), runs or ("none" if v.runtimes else ""))
-    console.print(table)
+        rows.append([v.name, method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
+                     str(v.params), str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes),
+                     _fmt(v.accuracy), runs or ("none" if v.runtimes else "")])
+    console.print(fitted_table(cols, [[escape(c) for c in row] for row in rows], width=console.width,
+                               caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for",
+                               hint=f"{manifest} has them"))
     rejected = {k: verdict for v in variants for k, verdict in v.runtimes.items() if verdict != "ok"}
     for line in runtime_lines(rejected)[1:]:
         console.print(line)
