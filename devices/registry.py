@@ -50,6 +50,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "serial": "devices.mcu.driver",
     "ssh": "devices.ssh",
     "qemu": "devices.qemu",
+    "mlperf": "devices.mlperf.driver",
 }
 
 _extra: dict[str, DriverSpec] = {}

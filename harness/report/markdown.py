@@ -6,7 +6,7 @@ from __future__ import annotations
 from harness.report.data import ReportData
 from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, runs_table
-from harness.report.tables import Table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, mlperf_table, original_vs_pruned, warnings_table
 
 #: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
 MAX_WARNINGS = 25
@@ -45,4 +45,6 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
     for board, table in original_vs_pruned(data).items():
         out += ["", f"#### {board}", "", md_table(table)]
+    if (ml := mlperf_table(data)) is not None:
+        out += ["", "### MLPerf Tiny figures", "", md_table(ml)]
     return "\n".join(out) + "\n"
