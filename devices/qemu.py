@@ -294,8 +294,12 @@ class QemuDevice(McuDevice):
         ns_per_insn = float(2**s.icount_shift)
         details = dict(result.details)
         details.update(icount_shift=s.icount_shift, instructions=[float(x) / ns_per_insn for x in result.latency_ns],
-                       iterations_capped_from=spec.iterations if spec.iterations > capped.iterations else None,
                        outputs_replayed=self._replayed, **self._identity())  # fmt: skip
+        if spec.iterations > capped.iterations or spec.warmup > capped.warmup:
+            details["iteration_cap"] = {
+                "cap": s.max_iterations, "warmup_cap": s.max_warmup,
+                "reason": f"qemu runs at most max_iterations = {s.max_iterations} timed inferences (warm-up "
+                          f"{s.max_warmup}) per repeat: -icount time is deterministic, more would repeat the figure"}
         if "op_profile" in details:
             details["op_profile"] = self._profile_rows(details["op_profile"], details.get("clock_hz"))
         return dataclasses.replace(result, details=details,

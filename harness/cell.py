@@ -98,8 +98,9 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
         estimated=result.source == "estimated",
         latency_source=result.source,
         timing_method=result.timing_method,
-        details={**deployment.details, **result.details,
-                 **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {})} or None,
+        details={**deployment.details, **{k: v for k, v in result.details.items() if k != "iteration_cap"},
+                 **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {}),
+                 "iterations": _iterations(timing, len(result.latency_ns), result.details)},
         **summary.as_dict(),
     )
     row.update(_accuracy(result.outputs, inputs))
@@ -128,6 +129,13 @@ def _failed(row: dict[str, Any], cell: Cell, exc: Exception, step: str | None = 
         error = f"{step}: {error}"
     return {**row, "status": "failed", "error": error, "finished_at": utcnow(),
             "estimated": bool(row.get("estimated", False))}
+
+
+def _iterations(timing: Timing, performed: int, details: dict[str, Any]) -> dict[str, Any]:
+    """Timed inferences asked for and run; a driver that runs fewer says why in `iteration_cap`
+    ({cap, reason}), so `n` is never silently smaller than what the user typed."""
+    cap = details.get("iteration_cap") if isinstance(details.get("iteration_cap"), dict) else {}
+    return {"requested": timing.iterations, "performed": int(performed), **cap}
 
 
 def _accuracy(outputs: np.ndarray | None, inputs: CellInputs) -> dict[str, Any]:

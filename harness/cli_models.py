@@ -25,6 +25,8 @@ from harness.models.inspect import ModelReport, inspect_model
 from harness.models.prune_tflite import prune_family
 from harness.models.runtimes import accepted_by
 from harness.models.variant import ModelVariant, write_manifest
+from harness.sparsity import LEGEND as SPARSITY_LEGEND
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
 from harness.table import Col, fitted_table
 
 models_app = typer.Typer(
@@ -178,17 +180,20 @@ RUNTIME_DEVICES = {"litert": "local and ssh", "tflite-micro": "sim, qemu and MCU
 
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
     cols = [Col("variant", "left", figure=False, keep=-1), Col("method", "left", figure=False, keep=10),
-            Col("target", keep=20), Col("measured", keep=-1), Col("params", keep=25), Col("MACs", keep=25),
-            Col("size B", keep=-1), Col("gzip B", keep=30), Col("arena B", keep=40), Col("accuracy", keep=50),
-            Col("runs in", "left", figure=False, keep=15)]
+            Col("target", keep=20), Col(ZERO_WEIGHTS.label, keep=-1), Col(REMOVED_OR_ZERO.label, keep=-1),
+            Col("params", keep=25), Col("MACs", keep=25), Col("size B", keep=-1), Col("gzip B", keep=30),
+            Col("arena B", keep=40), Col("accuracy", keep=50), Col("runs in", "left", figure=False, keep=15)]
     rows = []
+    params = {v.sha256: v.params for v in variants}
     for v in variants:
         method = f"{v.method} ({v.structural})" if v.structural else v.method
         runs = ", ".join(RUNTIME_LABELS.get(k, k) for k in accepted_by(v.runtimes)) if v.runtimes else ""
-        rows.append([v.name, method, _fmt(v.target_sparsity), _fmt(v.measured_sparsity), str(v.params),
-                     str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy),
-                     runs or ("none" if v.runtimes else "")])
+        removed = removed_or_zero(v.method, v.measured_sparsity, v.params, params.get(v.base_sha256 or ""))
+        rows.append([v.name, method, _fmt(v.target_sparsity), _pct(v.measured_sparsity), _pct(removed),
+                     str(v.params), str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes),
+                     _fmt(v.accuracy), runs or ("none" if v.runtimes else "")])
     console.print(fitted_table(cols, [[escape(c) for c in row] for row in rows], width=console.width,
+                               caption=f"{SPARSITY_LEGEND}; target = what pruning was asked for",
                                hint=f"{manifest} has them"))
     rejected = {k: verdict for v in variants for k, verdict in v.runtimes.items() if verdict != "ok"}
     for line in runtime_lines(rejected)[1:]:
@@ -201,6 +206,10 @@ def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
         where = names[0] if len(names) == 1 else f"{len(names)} variants"
         console.print(f"left as it was ({where}): {escape(reason)}")
     console.print(f"wrote {manifest}")
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}"
 
 
 def _fmt(x: float | None) -> str:

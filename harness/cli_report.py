@@ -22,6 +22,7 @@ from harness.compare_output import COLUMNS, headline, rows, tests_text, to_json,
 from harness.config import resolve_config
 from harness.report import default_out_dir, make_report, parse_formats
 from harness.report.data import DEFAULT_CV_THRESHOLD
+from harness.report.headline import DEFAULT_ACCURACY_FLOOR_PP
 from harness.table import Col, fitted_table
 
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
@@ -41,6 +42,8 @@ def report_command(
     formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="html,md,csv (default: all)")] = None,
     cv_threshold: Annotated[float, typer.Option(help="warn above this coefficient of variation")] =
         DEFAULT_CV_THRESHOLD,
+    accuracy_floor: Annotated[float, typer.Option(
+        help="headline: best variants within this many pp of the dense model's top-1")] = DEFAULT_ACCURACY_FLOOR_PP,
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -49,7 +52,7 @@ def report_command(
     wanted = parse_formats(formats or ["html,md,csv"])
     ids = [results.resolve_run(r, url) for r in runs or [results.LATEST]]
     files = make_report(ids, url, out if out is not None else default_out_dir(ids), wanted,
-                        cv_threshold=cv_threshold)
+                        cv_threshold=cv_threshold, accuracy_floor_pp=accuracy_floor)
     if not files.has_results:
         console.print("[yellow]no cell of these runs finished successfully: the report says so and lists the "
                       "failures.")

@@ -13,13 +13,15 @@ import pandas as pd
 from harness.bundle import load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.errors import StoreError
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
 from harness.store import Store
 
 SUMMARY_COLUMNS = [
-    "run_id", "device_name", "variant_name", "method", "engine", "target_sparsity", "measured_sparsity",
-    "latency_source", "repeats", "failed", "n", "p5_us", "p50_us", "p95_us", "mean_us", "cv", "repeat_spread",
+    "run_id", "device_name", "variant_name", "method", "engine", "target_sparsity", ZERO_WEIGHTS.column,
+    REMOVED_OR_ZERO.column, "latency_source", "repeats", "failed", "n", "iterations_requested", "iterations_cap",
+    "iterations_cap_reason", "p5_us", "p50_us", "p95_us", "mean_us", "cv", "repeat_spread", "load_time_ms",
     "ram_bytes", "arena_bytes", "model_bytes", "gzip_bytes", "accuracy", "accuracy_n", "output_agreement",
-    "energy_uj", "estimated",
+    "output_max_lsb", "energy_uj", "estimated",
 ]
 
 
@@ -31,9 +33,13 @@ def load(run_ids: str | list[str], store_url: str = DEFAULT_STORE_URL) -> pd.Dat
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     """Pool the repeats of each (run, device, variant): percentiles over all their samples, and the
-    spread of the per-repeat medians ((max - min) / median) to show how stable the repeats were."""
+    spread of the per-repeat medians ((max - min) / median) to show how stable the repeats were.
+
+    Both sparsity figures come from `harness.sparsity`; `n` is the samples taken, and when a driver
+    ran fewer timed inferences than asked, `iterations_requested` and the driver's cap say so."""
     if cells.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    params_of = _params_by_sha(cells)
     out = []
     keys = ["run_id", "device_name", "variant_name"]
     for (run_id, device, variant), group in cells.groupby(keys, sort=False):
@@ -42,7 +48,10 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
         row = {
             "run_id": run_id, "device_name": device, "variant_name": variant,
             "method": first["method"], "engine": first["engine"], "target_sparsity": first["target_sparsity"],
-            "measured_sparsity": first["measured_sparsity"], "gzip_bytes": first["gzip_bytes"],
+            ZERO_WEIGHTS.column: first["measured_sparsity"],
+            REMOVED_OR_ZERO.column: removed_or_zero(first["method"], first["measured_sparsity"], first.get("params"),
+                                                    params_of.get(first.get("base_sha256"))),
+            "gzip_bytes": first["gzip_bytes"],
             "model_bytes": first["model_bytes"], "repeats": len(ok), "failed": int(len(group) - len(ok)),
         }
         if len(ok):
@@ -55,9 +64,12 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
                 n=int(samples.size), p5_us=p5, p50_us=p50, p95_us=p95, mean_us=mean,
                 cv=float(samples.std(ddof=1) / mean) if samples.size > 1 and mean else 0.0,
                 repeat_spread=float((medians.max() - medians.min()) / medians.median()) if len(ok) > 1 else 0.0,
+                **_iterations(ok),
+                load_time_ms=_median(ok.get("load_time_ms")),
                 ram_bytes=_median(ok["ram_bytes"]), arena_bytes=_median(ok["arena_bytes"]),
                 accuracy=_median(ok["accuracy"]), accuracy_n=_median(ok["accuracy_n"]),
-                output_agreement=_median(ok["output_agreement"]), energy_uj=_median(ok["energy_uj"]),
+                output_agreement=_median(ok["output_agreement"]), output_max_lsb=_max(ok.get("output_max_lsb")),
+                energy_uj=_median(ok["energy_uj"]),
                 estimated=bool(ok["estimated"].any()),
             )
         out.append(row)
@@ -66,7 +78,48 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
         ["run_id", "device_name"], kind="stable", ignore_index=True)
 
 
-def _median(series: pd.Series) -> float | None:
+def _params_by_sha(cells: pd.DataFrame) -> dict[str, float]:
+    """Parameter counts of the variants in the frame: the dense model's, for `removed_or_zero`."""
+    if "params" not in cells or "variant_sha256" not in cells:
+        return {}
+    firsts = cells.drop_duplicates("variant_sha256")
+    return {sha: p for sha, p in zip(firsts["variant_sha256"], firsts["params"], strict=True)
+            if p is not None and not pd.isna(p)}
+
+
+def _iterations(ok: pd.DataFrame) -> dict[str, object]:
+    """Timed inferences asked for against those a driver agreed to run, and the driver's reason.
+
+    Cells record `details.iterations` = {requested, performed, cap, reason}; older cells lack it."""
+    requested = 0
+    caps: set[int] = set()
+    reasons: list[str] = []
+    known = False
+    for details in ok.get("details", pd.Series(dtype=object)):
+        it = details.get("iterations") if isinstance(details, dict) else None
+        if not isinstance(it, dict) or it.get("requested") is None:
+            continue
+        known = True
+        requested += int(it["requested"])
+        if it.get("cap") is not None and int(it.get("performed", 0)) < int(it["requested"]):
+            caps.add(int(it["cap"]))
+            if it.get("reason") and it["reason"] not in reasons:
+                reasons.append(str(it["reason"]))
+    return {"iterations_requested": requested if known else None,
+            "iterations_cap": max(caps) if caps else None,
+            "iterations_cap_reason": "; ".join(reasons) or None}
+
+
+def _max(series: pd.Series | None) -> float | None:
+    if series is None:
+        return None
+    values = pd.to_numeric(series, errors="coerce").dropna()
+    return float(values.max()) if len(values) else None
+
+
+def _median(series: pd.Series | None) -> float | None:
+    if series is None:
+        return None
     values = pd.to_numeric(series, errors="coerce").dropna()
     return float(values.median()) if len(values) else None
 

@@ -15,6 +15,9 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from harness.sparsity import LEGEND as SPARSITY_LEGEND
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
+
 _SOURCE_MARK = {"measured": "", "estimated": " est.", "emulated": " emu."}
 #: A text column (names) may fold down to this width before figures lose columns.
 _TEXT_MIN = 12
@@ -95,7 +98,7 @@ def _min_width(col: Col, values: list[str]) -> int:
 
 
 def _num(value: object, fmt: str, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if not _present(value):
         return "–"
     return format(float(value) / scale, fmt)
 
@@ -103,7 +106,8 @@ def _num(value: object, fmt: str, scale: float = 1.0) -> str:
 #: The results table's columns, in order; `keep` says what a narrow terminal gives up first.
 RESULT_COLUMNS = [
     Col("device", "left", figure=False, keep=-1), Col("variant", "left", figure=False, keep=-1),
-    Col("method", "left", figure=False, keep=10), Col("sparsity", keep=60),
+    Col("method", "left", figure=False, keep=10), Col(ZERO_WEIGHTS.label, keep=60),
+    Col(REMOVED_OR_ZERO.label, keep=60),
     Col("p50 µs", keep=-1), Col("p5–p95 µs", keep=40), Col("cv", keep=30), Col("n", keep=-1),
     Col("RAM KiB", keep=50), Col("arena KiB", keep=45), Col("model KiB", keep=55), Col("µJ/inf", keep=35),
     Col("top-1", keep=50), Col("≡ TFLM", keep=20),
@@ -112,24 +116,35 @@ RESULT_COLUMNS = [
 
 def results_table(summary: pd.DataFrame, title: str, width: int | None = None) -> Table:
     rows: list[list[str]] = []
+    capped: dict[str, str] = {}
     for row in summary.itertuples(index=False):
+        zero, removed = _num(row.zero_weights, ".1%"), _num(row.removed_or_zero, ".1%")
         if not row.repeats:
-            rows.append([row.device_name, row.variant_name, row.method or "", "", f"[red]failed ×{row.failed}",
-                         *[""] * 9])
+            rows.append([row.device_name, row.variant_name, row.method or "", zero, removed,
+                         f"[red]failed ×{row.failed}", *[""] * 9])
             continue
         mark = "".join(_SOURCE_MARK.get(s, f" {s}") for s in (row.latency_source or "").split(","))
-        sparsity = _num(row.measured_sparsity, ".0%") if row.measured_sparsity is not None else "–"
         failed = f" [red]({row.failed} failed)" if row.failed else ""
+        n = str(row.n)
+        if _present(row.iterations_cap):
+            n += "*"
+            capped[row.device_name] = (f"{row.device_name}: n = {row.n} of {int(row.iterations_requested)} asked, "
+                                       f"{row.iterations_cap_reason or f'capped at {int(row.iterations_cap)}'}")
         rows.append([
-            row.device_name, row.variant_name, row.method or "", sparsity,
+            row.device_name, row.variant_name, row.method or "", zero, removed,
             _num(row.p50_us, ".1f") + mark + failed,
             f"{_num(row.p5_us, '.1f')}–{_num(row.p95_us, '.1f')}",
-            _num(row.cv, ".2f"), str(row.n),
+            _num(row.cv, ".2f"), n,
             _num(row.ram_bytes, ".0f", 1024), _num(row.arena_bytes, ".1f", 1024),
             _num(row.model_bytes, ".1f", 1024), _num(row.energy_uj, ".1f"), _num(row.accuracy, ".3f"),
             _num(row.output_agreement, ".0%"),
         ])
     caption = ("est. = estimated by a cost model; emu. = emulator instruction count; "
-               "≡ TFLM = share of outputs identical to the TFLM runtime's")
+               "≡ TFLM = share of outputs identical to the TFLM runtime's; " + SPARSITY_LEGEND
+               + "".join(f"\n* {text}" for text in capped.values()))
     return fitted_table(RESULT_COLUMNS, rows, title=title, caption=caption, width=width,
                         hint="a wider terminal or `bench show --json` has them")
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))

@@ -4,8 +4,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.report_store import McuRun
 
 REPO = Path(__file__).resolve().parents[1]
 #: TFLite Micro's example models, beside the checkout (CI clones with ../shared next to it).
@@ -45,3 +49,15 @@ def _qemu_images() -> None:
     for backend in dict.fromkeys([firmware.default_backend(), "tflm", "ref"]):
         if backend == "ref" or firmware.tflm_tree(backend) is not None:
             qemu.locate(qemu.QemuSettings(backend=backend))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def mcu_run(tmp_path_factory: pytest.TempPathFactory) -> McuRun:
+    """One sweep of the bundled family on sim + qemu (tests.report_store.build_mcu_run), shared by the
+    report tests that need estimated and emulated boards, accuracy and energy; skipped without QEMU."""
+    from devices import qemu
+    from tests.report_store import build_mcu_run
+
+    if qemu.unavailable_reason() is not None:
+        pytest.skip(f"qemu: {qemu.unavailable_reason()}")
+    return build_mcu_run(tmp_path_factory.mktemp("mcu-run"))

@@ -67,3 +67,48 @@ def build_report_store(workdir: Path) -> ReportStore:
         other=_sweep(workdir, url, "other", [("board-c", 100.0, "")]),
         broken=_sweep(workdir, url, "broken", [("board-a", 100.0, 'open_error = "no USB device"')]),
     )
+
+
+_MCU_CONFIG = """
+[store]
+url = "{url}"
+
+[[devices]]
+name = "sim"
+kind = "sim"
+profile = "cortex-m4@80MHz"
+
+[[devices]]
+name = "qemu"
+kind = "qemu"
+
+[[meters]]
+name = "sim-meter"
+kind = "sim"
+device = "sim"
+profile = "cortex-m4@80MHz"
+
+[sweep]
+models = ["{manifest}"]
+sparsities = [0.5]
+repeats = 1
+iterations = 5
+warmup = 1
+accuracy_samples = 60
+"""
+
+
+@dataclass(frozen=True)
+class McuRun:
+    url: str
+    run_id: str
+
+
+def build_mcu_run(workdir: Path) -> McuRun:
+    """The bundled family at 50 % (dense, fine-tuned and post-training magnitude, channel) on the simulator
+    (estimated, with its modelled meter) and on QEMU (emulated), with top-1 on 60 test samples: a report
+    with every figure, series that coincide, and an estimate and an emulation of one core. About 40 s."""
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    path = workdir / "mcu.toml"
+    path.write_text(_MCU_CONFIG.format(url=url, manifest=MANIFEST))
+    return McuRun(url=url, run_id=run_sweep(load_config(path)).run_id)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from devices import firmware, qemu
 from harness.models.zoo import EXAMPLE_DIR
+from harness.report import make_report
 from tests.conftest import run_bench, write_config
 
 pytestmark = [pytest.mark.slow,
@@ -79,3 +80,38 @@ def test_family_sweep_on_qemu(tmp_path: Path) -> None:
     for key, row in second.items():
         assert row["latency_ns"] == first[key]["latency_ns"], key  # icount time is deterministic
         assert row["arena_bytes"] == first[key]["arena_bytes"]
+
+
+CAPPED = """
+[store]
+url = "sqlite:///bench.db"
+
+[[devices]]
+name = "qemu"
+kind = "qemu"
+
+[sweep]
+models = ["{manifest}"]
+sparsities = [0.99]  # no variant has it: the dense model alone
+repeats = 2
+iterations = 7
+accuracy_samples = 0
+"""
+
+
+def test_a_capped_n_says_how_many_were_asked_and_why(tmp_path: Path) -> None:
+    """qemu runs at most 5 timed inferences per repeat: n = 10 for 2 × 7 asked, and every view says so."""
+    write_config(tmp_path / "bench.toml", CAPPED.format(manifest=EXAMPLE_DIR / "manifest.json"))
+    r = run_bench("sweep", "-c", "bench.toml", "--no-report", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run_id = r.stdout.split("run ")[-1].split()[0]
+    shown = run_bench("show", run_id, "-c", "bench.toml", "--json", cwd=tmp_path)
+    row = json.loads(shown.stdout)[0]
+    assert (row["n"], row["iterations_requested"], row["iterations_cap"]) == (10, 14, 5)
+    assert "max_iterations = 5" in row["iterations_cap_reason"]
+    table = run_bench("show", run_id, "-c", "bench.toml", cwd=tmp_path).stdout
+    assert "10*" in table and "n = 10 of 14 asked" in table
+    files = make_report([run_id], "sqlite:///" + str(tmp_path / "bench.db"), tmp_path / "r", ("html", "md"))
+    md = files.markdown.read_text()
+    assert "| 10 of 14 asked |" in md and "n capped: qemu runs at most max_iterations = 5" in md
+    assert "capped | qemu" in md  # and a warning names it

@@ -5,8 +5,9 @@
     >>> files.html
     PosixPath('reports/20261123-183820-de5a/report.html')
 
-The package is split by job: `data` (read and derive), `figures` (matplotlib), `tables` and
-`provenance` (display rows), `html`, `markdown` and `tidy` (writers). Only this module writes files.
+The package is split by job: `data` (read and derive, warnings), `figures` (matplotlib → SVG), `tables`,
+`provenance` and `headline` (display rows), `html`, `markdown` and `tidy` (writers). Only this module
+writes files.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.errors import ConfigError
 from harness.report.data import DEFAULT_CV_THRESHOLD, ReportData, build_report_data
+from harness.report.headline import DEFAULT_ACCURACY_FLOOR_PP
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
 from harness.report.tidy import write_tidy
@@ -69,21 +71,28 @@ def default_out_dir(run_ids: Sequence[str], base: Path = REPORTS_DIR) -> Path:
 
 def make_report(run_ids: str | Sequence[str], store_url: str = DEFAULT_STORE_URL, out_dir: Path | None = None,
                 formats: Iterable[str] = DEFAULT_FORMATS, *, cv_threshold: float = DEFAULT_CV_THRESHOLD,
-                regenerate: str | None = None) -> ReportFiles:
+                accuracy_floor_pp: float = DEFAULT_ACCURACY_FLOOR_PP, regenerate: str | None = None) -> ReportFiles:
     """Write the report of runs in the store (StoreError for an unknown run; an empty run still renders)."""
     ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
     bundle = load_bundle(ids, store_url)
     command = regenerate or f"bench report {' '.join(ids)} --store {store_url}"
-    return make_report_from_bundle(bundle, out_dir, formats, cv_threshold=cv_threshold, regenerate=command)
+    return make_report_from_bundle(bundle, out_dir, formats, cv_threshold=cv_threshold,
+                                   accuracy_floor_pp=accuracy_floor_pp, regenerate=command)
 
 
 def make_report_from_bundle(bundle: RunBundle, out_dir: Path | None = None,
                             formats: Iterable[str] = DEFAULT_FORMATS, *,
-                            cv_threshold: float = DEFAULT_CV_THRESHOLD, regenerate: str = "") -> ReportFiles:
+                            cv_threshold: float = DEFAULT_CV_THRESHOLD,
+                            accuracy_floor_pp: float = DEFAULT_ACCURACY_FLOOR_PP,
+                            regenerate: str = "") -> ReportFiles:
     """The same report from an already loaded bundle (for example an exported baseline file)."""
     wanted = parse_formats(formats)
+    if not 0 <= accuracy_floor_pp <= 100:
+        raise ConfigError(f"accuracy floor {accuracy_floor_pp:g} pp is outside [0, 100].",
+                          hint="Give the tolerance below the dense model's top-1 in percentage points, e.g. 1.")
     t0 = time.perf_counter()
     data = build_report_data(bundle, cv_threshold=cv_threshold)
+    data.accuracy_floor_pp = accuracy_floor_pp
     out = out_dir if out_dir is not None else default_out_dir(data.run_ids)
     out.mkdir(parents=True, exist_ok=True)
     title = _title(data)

@@ -1,14 +1,16 @@
 """Everything a report shows, read from the store once: runs, devices, variants, cells and a summary.
 
 The summary is `results.summarize` (the one pooling of repeats every view shares) plus what a report
-needs on top: a board label that stays unique when several runs are shown side by side, the
-sparsity to plot against, the series a variant belongs to, and its dense reference on the same board.
+needs on top: a board label that stays unique when several runs are shown side by side, the series a
+variant belongs to, and its dense reference on the same board. Figures plot against `removed_or_zero`
+(see `harness.sparsity`), which puts structured and unstructured methods on one axis.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -20,26 +22,25 @@ from harness import results
 from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.failures import group_failures
+from harness.sparsity import METHOD_STRUCTURE, REMOVED_OR_ZERO, structure
 
 log = logging.getLogger(__name__)
 
-#: Methods that remove whole channels/filters; everything else zeroes individual weights.
-METHOD_STRUCTURE: dict[str, str] = {
-    "dense": "baseline", "original": "baseline",
-    "magnitude": "unstructured", "random": "unstructured",
-    "channel": "structured", "filter": "structured", "block": "structured",
-}
 #: How each engine made its variants, in words a reader of the report understands.
 ENGINE_LABEL: dict[str, str] = {"keras": "fine-tuned", "tflite": "post-training"}
 #: Cell `details` keys a driver sets when the board throttled during the timed window.
 THROTTLE_KEYS = ("throttled", "thermal_throttling")
+#: An estimate and an emulation of the same core further apart than this (in cycles) get a warning.
+DISAGREE_RATIO = 2.0
 #: Coefficient of variation above which a latency figure gets a warning.
 DEFAULT_CV_THRESHOLD = 0.10
+#: The headline's default tolerance below the dense model's top-1, in percentage points.
+DEFAULT_ACCURACY_FLOOR_PP = 1.0
 
 
 @dataclass(frozen=True)
 class ReportWarning:
-    kind: str  # estimated | emulated | high-cv | throttled | failed | no-data
+    kind: str  # estimated | emulated | disagree | capped | high-cv | throttled | failed | no-data
     message: str
     board: str | None = None
     variant: str | None = None
@@ -57,6 +58,8 @@ class ReportData:
     cv_threshold: float = DEFAULT_CV_THRESHOLD
     #: board -> the warm-up counts of its successful cells (for figure captions).
     warmups: dict[str, list[int]] = field(default_factory=dict)
+    #: The headline's tolerance below the dense model's top-1, in percentage points.
+    accuracy_floor_pp: float = DEFAULT_ACCURACY_FLOOR_PP
 
     @property
     def has_results(self) -> bool:
@@ -136,7 +139,7 @@ def series_name(method: str | None, engine: str | None) -> str:
 
 def _enrich(summary: pd.DataFrame, cells: pd.DataFrame, runs_df: pd.DataFrame) -> pd.DataFrame:
     extra_cols = ["board", "variant_sha256", "base_sha256", "params", "macs", "device_kind", "runtime",
-                  "runtime_version", "clock_hz", "structure", "series", "sparsity", "ref_p50_us", "speedup",
+                  "runtime_version", "clock_hz", "structure", "series", "ref_p50_us", "speedup",
                   "ref_accuracy", "accuracy_delta_pp", "ref_variant", "is_reference"]
     if summary.empty:
         return summary.reindex(columns=[*summary.columns, *extra_cols])
@@ -147,30 +150,11 @@ def _enrich(summary: pd.DataFrame, cells: pd.DataFrame, runs_df: pd.DataFrame) -
     pairs = list(dict.fromkeys(zip(out["run_id"], out["device_name"], strict=True)))
     labels = _board_labels(pairs, runs_df)
     out["board"] = [labels[(r, d)] for r, d in zip(out["run_id"], out["device_name"], strict=True)]
-    out["structure"] = [METHOD_STRUCTURE.get(m or "original", "other") for m in out["method"]]
+    out["structure"] = [structure(m) for m in out["method"]]
     out["series"] = [series_name(m, e) for m, e in zip(out["method"], out["engine"], strict=True)]
     out["is_reference"] = out["structure"] == "baseline"
-    params_of = dict(zip(out["variant_sha256"], out["params"], strict=True))
-    out["sparsity"] = [_effective_sparsity(r, params_of) for r in out.itertuples(index=False)]
+    out[REMOVED_OR_ZERO.column] = pd.to_numeric(out[REMOVED_OR_ZERO.column], errors="coerce")
     return _add_references(out)
-
-
-def _effective_sparsity(row: Any, params_of: dict[str, Any]) -> float:
-    """Share of the dense model's weights that are zero or gone.
-
-    Unstructured pruning keeps every weight and zeroes some (measured sparsity says how many);
-    structured pruning removes channels, so its measured sparsity is ~0 while its parameter count
-    drops. Counting both puts the two kinds of method on one axis."""
-    measured = _float(row.measured_sparsity)
-    target = _float(row.target_sparsity)
-    own = _float(row.params)
-    base = _float(params_of.get(row.base_sha256)) if row.base_sha256 else math.nan
-    if not math.isnan(own) and not math.isnan(base) and base > 0:
-        zero = 0.0 if math.isnan(measured) else measured
-        return float(1.0 - own * (1.0 - zero) / base)
-    if not math.isnan(measured):
-        return measured
-    return 0.0 if math.isnan(target) else target
 
 
 def _add_references(out: pd.DataFrame) -> pd.DataFrame:
@@ -245,6 +229,8 @@ def collect_warnings(data: ReportData) -> list[ReportWarning]:
                 out.append(ReportWarning(source, f"{dev.board}: latency figures are {source} by {how}.",
                                          board=dev.board))
     ok = data.ok_summary()
+    out.extend(disagreements(data))
+    out.extend(_capped(ok))
     for row in ok.itertuples(index=False):
         if row.cv is not None and not pd.isna(row.cv) and row.cv > data.cv_threshold:
             out.append(ReportWarning(
@@ -285,3 +271,103 @@ def _estimated_energy(cells: pd.DataFrame) -> list[ReportWarning]:
             boards[board] = str(details["energy_method"])
     return [ReportWarning("estimated", f"{board}: energy per inference is estimated ({why}).", board=board)
             for board, why in boards.items()]
+
+
+def _capped(ok: pd.DataFrame) -> list[ReportWarning]:
+    """A driver that ran fewer timed inferences than asked: once per board, with its reason."""
+    out = []
+    capped = ok[ok["iterations_cap"].notna()] if "iterations_cap" in ok else ok.iloc[:0]
+    for board, rows in capped.groupby("board", sort=False):
+        r = rows.iloc[0]
+        why = r.iterations_cap_reason or "the driver capped it"
+        out.append(ReportWarning(
+            "capped", f"{board}: n = {int(r.n)} timed inferences of {int(r.iterations_requested)} asked "
+            f"({r.variant_name}; {len(rows)} variant(s) capped): {why}.", board=board))
+    return out
+
+
+def core_of(cpu: Any) -> str | None:
+    """The core a board's CPU string names (`cortex-m4 (QEMU, -icount)` -> `cortex-m4`)."""
+    if cpu is None or (isinstance(cpu, float) and math.isnan(cpu)) or not str(cpu).strip():
+        return None
+    text = str(cpu).strip().lower()
+    match = re.search(r"cortex-[amr]\d+\w*|esp32[\w-]*|rv(?:32|64)\w*", text)
+    return match.group(0) if match else text.split(" (")[0]
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """An estimated and an emulated board modelling the same core, compared variant by variant in cycles."""
+
+    core: str
+    estimated: str
+    emulated: str
+    variant: str
+    estimated_cycles: float
+    emulated_cycles: float
+    beyond: int
+    compared: int
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        lo, hi = sorted((self.estimated_cycles, self.emulated_cycles))
+        return hi / lo if lo > 0 else math.inf
+
+
+def find_disagreements(data: ReportData, limit: float = DISAGREE_RATIO) -> list[Disagreement]:
+    """Every (estimated, emulated) pair of boards on one core whose figures differ by more than `limit`.
+
+    Cycles (median latency × the board's own clock) when both clocks are known, since the two kinds of
+    board rarely run at the same configured clock; microseconds otherwise. The worst variant speaks."""
+    ok = data.ok_summary()
+    dev = data.devices.drop_duplicates("board", keep="last").set_index("board") if len(data.devices) else None
+    if dev is None or ok.empty:
+        return []
+    boards: dict[str, list[str]] = {"estimated": [], "emulated": []}
+    for board in data.boards_with_results():
+        sources = set(str(dev["latency_source"].get(board, "")).split(","))
+        for kind in boards:
+            if kind in sources:
+                boards[kind].append(board)
+    out = []
+    for est in boards["estimated"]:
+        for emu in boards["emulated"]:
+            core = core_of(dev["cpu"].get(est))
+            if core is None or core != core_of(dev["cpu"].get(emu)):
+                continue
+            clocks = [_float(dev["clock_hz"].get(b)) for b in (est, emu)]
+            in_cycles = all(c > 0 for c in clocks)
+            scale = [c / 1e6 if in_cycles else 1.0 for c in clocks]
+            a = ok[ok["board"] == est].set_index("variant_sha256")
+            b = ok[ok["board"] == emu].set_index("variant_sha256")
+            worst: tuple[float, str, float, float] | None = None
+            beyond = compared = 0
+            for sha in a.index.intersection(b.index):
+                x = float(a.loc[sha, "p50_us"]) * scale[0]
+                y = float(b.loc[sha, "p50_us"]) * scale[1]
+                if not (x > 0 and y > 0):
+                    continue
+                compared += 1
+                ratio = max(x, y) / min(x, y)
+                beyond += ratio > limit
+                if worst is None or ratio > worst[0]:
+                    worst = (ratio, str(a.loc[sha, "variant_name"]), x, y)
+            if worst is not None and worst[0] > limit:
+                out.append(Disagreement(core, est, emu, worst[1], worst[2], worst[3], beyond, compared,
+                                        "cycles" if in_cycles else "µs"))
+    return out
+
+
+def disagreements(data: ReportData) -> list[ReportWarning]:
+    out = []
+    for d in find_disagreements(data):
+        unit = "cycles (median latency × each board's clock)" if d.unit == "cycles" else d.unit
+        out.append(ReportWarning(
+            "disagree", f"{d.estimated} (estimated) and {d.emulated} (emulated) model the same core ({d.core}) but "
+            f"disagree by {d.ratio:.1f}× on {d.variant}: {d.estimated_cycles:,.0f} vs {d.emulated_cycles:,.0f} "
+            f"{unit}; "
+            f"{d.beyond} of {d.compared} variants differ by more than {DISAGREE_RATIO:g}×. At least one of the two "
+            "is far from the real core: check both against a real board before trusting either in cycles.",
+            board=d.estimated, variant=d.variant))
+    return out

@@ -1,14 +1,14 @@
-"""The self-contained HTML report: one file, figures embedded as base64 PNG, inline CSS, no script, no
-font or stylesheet from the network — it opens offline, from a CI artifact or an e-mail attachment."""
+"""The self-contained HTML report: one file, figures inlined as SVG, inline CSS, no script, no font or
+stylesheet from the network — it opens offline, from a CI artifact or an e-mail attachment."""
 
 from __future__ import annotations
 
-import base64
 from html import escape
 from typing import TYPE_CHECKING
 
 from harness.report.backends import backend_tables
 from harness.report.data import ReportData
+from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, models_table, runs_table
 from harness.report.tables import Table, mlperf_table, original_vs_pruned, warnings_table
 
@@ -25,7 +25,9 @@ th,td{border:1px solid #d0d7de;padding:.25rem .5rem;vertical-align:top;text-alig
 th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.sha{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:11px;word-break:break-all;max-width:18rem}
 .cap{color:#57606a;font-size:12px;margin:.2rem 0 1rem}.lead{color:#57606a}
-figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figure{margin:1rem 0 1.6rem}figure svg.fig{display:block;max-width:100%;height:auto;border:1px solid #eaeef2}
+figure svg.fig *{stroke-linejoin:round;stroke-linecap:butt}
+figure svg.fig text{font-family:"DejaVu Sans","Bitstream Vera Sans",Verdana,Geneva,Arial,Helvetica,sans-serif}
 figcaption{color:#57606a;font-size:12px}.warn{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem}
 .empty{background:#ffebe9;border:1px solid #cf222e;padding:.6rem .9rem}
 nav a{margin-right:.9rem}code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
@@ -42,13 +44,14 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="lead">Generated {escape(generated)}. Regenerate with <code>{escape(regenerate)}</code>.</p>',
-        '<nav><a href="#provenance">Provenance</a><a href="#warnings">Warnings</a>'
+        '<nav><a href="#provenance">Provenance</a><a href="#warnings">Warnings</a><a href="#headline">Headline</a>'
         '<a href="#original-vs-pruned">Original vs pruned</a><a href="#figures">Figures</a></nav>',
         '<h2 id="provenance">Provenance</h2>',
         "<h3>Runs</h3>", _table(runs_table(data)),
         "<h3>Boards</h3>", _table(devices_table(data)),
         "<h3>Models</h3>", _table(models_table(data), sha_column=1),
         '<h2 id="warnings">Warnings</h2>', _warnings(data),
+        '<h2 id="headline">Headline, per board</h2>', _table(headline_table(data, data.accuracy_floor_pp)),
         '<h2 id="original-vs-pruned">Original vs pruned, on each board</h2>',
     ]
     if not data.has_results:
@@ -94,7 +97,6 @@ def _warnings(data: ReportData) -> str:
 
 
 def _figure(fig: Figure) -> str:
-    data = base64.b64encode(fig.png).decode("ascii")
-    return (f'<figure id="fig-{escape(fig.key)}"><h3>{escape(fig.title)}</h3>'
-            f'<img src="data:image/png;base64,{data}" alt="{escape(fig.alt)}">'
+    svg = fig.svg.replace('role="img" ', f'role="img" aria-label="{escape(fig.alt)}" ', 1)
+    return (f'<figure id="fig-{escape(fig.key)}"><h3>{escape(fig.title)}</h3>{svg}'
             f"<figcaption>{escape(fig.caption)}</figcaption></figure>")

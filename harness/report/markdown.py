@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.report.backends import backend_tables
 from harness.report.data import ReportData
+from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, runs_table
 from harness.report.tables import Table, mlperf_table, original_vs_pruned, warnings_table
 
@@ -38,6 +39,8 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         shown.caption = (f"… and {len(data.warnings) - MAX_WARNINGS} more in the HTML report."
                          if len(data.warnings) > MAX_WARNINGS else "")
         out.append(md_table(shown))
+    if data.has_results:
+        out += ["", "### Headline, per board", "", md_table(headline_table(data, data.accuracy_floor_pp))]
     out += ["", "### Original vs pruned, on each board"]
     if not data.has_results:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]

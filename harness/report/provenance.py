@@ -9,6 +9,8 @@ import pandas as pd
 
 from harness.report.data import ENGINE_LABEL, ReportData
 from harness.report.tables import MISSING, Table, missing, num, pct
+from harness.sparsity import LEGEND as SPARSITY_LEGEND
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
 
 #: Keys of a device snapshot's details that identify a board and its firmware, in display order.
 IDENTITY_KEYS = ("board", "firmware", "protocol", "serial", "hostname", "os", "machine", "cores", "python",
@@ -41,18 +43,27 @@ def devices_table(data: ReportData) -> Table:
 
 def models_table(data: ReportData) -> Table:
     """Every variant measured, with its sha256 and how it was made (engine, command, layers left dense)."""
-    table = Table(["variant", "sha256", "method", "target / measured sparsity", "params", "MACs", "size KiB (gzip)",
-                   "host top-1", "how it was made"], numeric={3, 4, 5, 6, 7})
+    table = Table(["variant", "sha256", "method", "target", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "params",
+                   "MACs", "size KiB (gzip)", "host top-1", "how it was made"], numeric={3, 4, 5, 6, 7, 8, 9},
+                  caption=f"{SPARSITY_LEGEND}. Target = what pruning was asked for (magnitude: the share of "
+                          "weights to zero; channel: the share of channels to remove).")
     if data.variants.empty:
         return table
     order = {sha: i for i, sha in enumerate(dict.fromkeys(data.summary["variant_sha256"]))}
     variants = data.variants.sort_values("sha256", key=lambda s: s.map(order), kind="stable")
+    # The summary's figure where the variant was measured, so this table and the board tables agree.
+    measured = dict(zip(data.summary["variant_sha256"], data.summary[REMOVED_OR_ZERO.column], strict=True))
+    params_of = dict(zip(variants["sha256"], variants["params"], strict=True))
     for v in variants.to_dict(orient="records"):
         prov: dict[str, Any] = v.get("provenance") if isinstance(v.get("provenance"), dict) else {}
+        share = measured.get(v["sha256"])
+        if missing(share):
+            share = removed_or_zero(v.get("method"), v.get("measured_sparsity"), v.get("params"),
+                                    params_of.get(v.get("base_sha256")))
         table.rows.append([
             str(v["name"]), str(v["sha256"]),
             _method(v.get("method"), v.get("engine"), v.get("scope")),
-            f"{pct(v.get('target_sparsity'))} / {pct(v.get('measured_sparsity'), 1)}",
+            pct(v.get("target_sparsity")), pct(v.get("measured_sparsity"), 1), pct(share, 1),
             num(v.get("params"), ",.0f"), num(v.get("macs"), ",.0f"),
             f"{num(v.get('size_bytes'), '.1f', 1024)} ({num(v.get('gzip_bytes'), '.1f', 1024)})",
             pct(v.get("host_accuracy"), 1), _how_made(v, prov),
@@ -80,7 +91,7 @@ def figure_caption(data: ReportData, boards: list[str]) -> str:
     dense = ok[ok["is_reference"]].drop_duplicates("variant_sha256")
     models = ", ".join(f"{r.variant_name} {str(r.variant_sha256)[:12]}" for r in dense.itertuples(index=False))
     return f"Dense model(s): {models or MISSING}. " + " · ".join(parts) + \
-        ". Sparsities are measured; variants' sha256 in the Models table."
+        f". Sparsity axes: {REMOVED_OR_ZERO.label} = {REMOVED_OR_ZERO.meaning}; variants' sha256 in the Models table."
 
 
 def _text(value: Any, default: str = MISSING) -> str:

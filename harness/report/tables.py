@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 
 from harness.report.data import ReportData
+from harness.sparsity import LEGEND as SPARSITY_LEGEND
+from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
 
 MISSING = "–"
 
@@ -59,6 +61,13 @@ def _signed_pp(value: Any) -> str:
     return f" ({float(value):+.1f} pp)"
 
 
+#: The columns of the original-vs-pruned table, in order.
+ORIGINAL_VS_PRUNED_COLUMNS = [
+    "variant", "method", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "latency p50 µs (p5–p95)", "speed-up",
+    "load ms", "RAM KiB", "flash KiB (gzip)", "energy µJ", "top-1", "max Δ LSB", "n",
+]
+
+
 def original_vs_pruned(data: ReportData) -> dict[str, Table]:
     """One table per board: the dense reference first, then each pruned variant against it."""
     out: dict[str, Table] = {}
@@ -66,33 +75,53 @@ def original_vs_pruned(data: ReportData) -> dict[str, Table]:
     for board in data.boards:
         rows = summary[summary["board"] == board]
         rows = pd.concat([rows[rows["is_reference"]],
-                          rows[~rows["is_reference"]].sort_values(["series", "sparsity"], kind="stable")])
-        table = Table(["variant", "method", "sparsity", "latency p50 µs (p5–p95)", "speed-up", "RAM KiB",
-                       "flash KiB (gzip)", "energy µJ", "top-1", "n"], numeric={2, 3, 4, 5, 6, 7, 8, 9})
+                          rows[~rows["is_reference"]].sort_values(["series", REMOVED_OR_ZERO.column],
+                                                                  kind="stable")])
+        table = Table(list(ORIGINAL_VS_PRUNED_COLUMNS), numeric=set(range(2, len(ORIGINAL_VS_PRUNED_COLUMNS))))
+        caps: list[str] = []
         for r in rows.itertuples(index=False):
+            sparsity = [pct(r.zero_weights, 1), pct(r.removed_or_zero, 1)]
             if not r.repeats:
-                table.rows.append([r.variant_name, r.series, pct(r.sparsity), f"failed ×{r.failed}",
-                                   *[MISSING] * 6])
+                table.rows.append([r.variant_name, r.series, *sparsity, f"failed ×{r.failed}",
+                                   *[MISSING] * (len(table.columns) - 5)])
                 continue
             ram = r.arena_bytes if not missing(r.arena_bytes) else r.ram_bytes
             failed = f" ({r.failed} failed)" if r.failed else ""
             table.rows.append([
-                r.variant_name, r.series, pct(r.sparsity),
+                r.variant_name, r.series, *sparsity,
                 f"{num(r.p50_us, '.1f')}{source_mark(r.latency_source)} ({num(r.p5_us, '.1f')}–"
                 f"{num(r.p95_us, '.1f')}){failed}",
                 MISSING if missing(r.speedup) else f"{r.speedup:.2f}×",
+                num(r.load_time_ms, ".1f"),
                 num(ram, ".1f", 1024),
                 f"{num(r.model_bytes, '.1f', 1024)} ({num(r.gzip_bytes, '.1f', 1024)})",
                 num(r.energy_uj, ".2f"),
                 (MISSING if missing(r.accuracy) else f"{r.accuracy * 100:.1f}%") + _signed_pp(r.accuracy_delta_pp),
-                str(int(r.n)) if not missing(r.n) else MISSING,
+                num(r.output_max_lsb, ".0f"),
+                n_text(r),
             ])
+            if not missing(r.iterations_cap) and r.iterations_cap_reason and r.iterations_cap_reason not in caps:
+                caps.append(str(r.iterations_cap_reason))
         mem = "TFLM arena" if rows["arena_bytes"].notna().any() else "peak RAM growth"
-        table.caption = (f"RAM = {mem}; flash = model file size (gzip -9 in brackets); speed-up and Δ pp are "
-                         f"against {', '.join(sorted(set(rows['ref_variant'].dropna()))) or 'the dense model'} "
-                         f"on this board; est. = estimated by a cost model, emu. = emulated.")
+        table.caption = (f"{SPARSITY_LEGEND}. RAM = {mem}; flash = model file size (gzip -9 in brackets); "
+                         f"load = deploying the model; max Δ LSB = largest output difference from the TFLM "
+                         f"runtime's, in int8 steps; speed-up and Δ pp are against "
+                         f"{', '.join(sorted(set(rows['ref_variant'].dropna()))) or 'the dense model'} "
+                         f"on this board; est. = estimated by a cost model, emu. = emulated; "
+                         f"n = timed inferences pooled over the repeats."
+                         + "".join(f" n capped: {c}." for c in caps))
         out[board] = table
     return out
+
+
+def n_text(row: Any) -> str:
+    """`n`, and when the driver ran fewer timed inferences than asked, how many were asked."""
+    if missing(row.n):
+        return MISSING
+    text = str(int(row.n))
+    if not missing(row.iterations_cap) and not missing(row.iterations_requested):
+        text += f" of {int(row.iterations_requested)} asked"
+    return text
 
 
 def warnings_table(data: ReportData, limit: int = 200) -> Table:
