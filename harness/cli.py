@@ -165,15 +165,42 @@ def show(
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
+    ops: Annotated[bool, typer.Option("--ops", help="show the per-op profile instead: where the time goes")] = False,
 ) -> None:
     """Show a run's results table, rebuilt from the store."""
     url = _store_url(config_path, store)
     run = run or results.latest_run(url)
+    if ops:
+        _show_ops(run, url, as_json)
+        return
     summary = results.summarize(results.load(run, url))
     if as_json:
         console.print_json(summary.to_json(orient="records"))
         return
     console.print(results_table(summary, f"run {run}"))
+
+
+def _show_ops(run: str, url: str, as_json: bool) -> None:
+    from rich.table import Table
+
+    frame = results.load_ops(run, url)
+    if as_json:
+        console.print_json(frame.to_json(orient="records"))
+        return
+    if frame.empty:
+        console.print(f"run {run} has no per-op profile: none of its devices could profile "
+                      "(qemu, sim and serial firmware can, with op_profile = true).")
+        return
+    table = Table(title=f"run {run}: time per operator type, one inference", title_justify="left",
+                  header_style="bold")
+    for name, justify in [("device", "left"), ("variant", "left"), ("operator", "left"), ("share", "right"),
+                          ("µs/inf", "right"), ("per inference", "right"), ("repeats", "right")]:
+        table.add_column(name, justify=justify)
+    for r in frame.itertuples(index=False):
+        time_us = "–" if r.time_us != r.time_us else f"{r.time_us:.1f}"
+        table.add_row(r.device_name, r.variant_name, r.op, f"{r.share * 100:.1f}%", time_us,
+                      f"{r.ticks:,.0f} {r.unit}", str(r.repeats))
+    console.print(table)
 
 
 @app.command()

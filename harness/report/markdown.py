@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, runs_table
-from harness.report.tables import Table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, op_tables, original_vs_pruned, warnings_table
 
 #: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
 MAX_WARNINGS = 25
@@ -42,4 +42,9 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
     for board, table in original_vs_pruned(data).items():
         out += ["", f"#### {board}", "", md_table(table)]
+    operators = op_tables(data)
+    if operators:
+        out += ["", "### Where the time goes, operator by operator"]
+        for board, table in operators.items():
+            out += ["", f"#### {board}", "", md_table(table)]
     return "\n".join(out) + "\n"
