@@ -10,21 +10,22 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from harness import __version__, results
-from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices
+from harness import __version__
+from harness.defaults import DEFAULT_CONFIG_NAME
 from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
-from harness.example_config import EXAMPLE_CONFIG
-from harness.progress import RichProgress
-from harness.store import Store
-from harness.sweep import run_sweep
-from harness.table import results_table
+
+if TYPE_CHECKING:
+    from harness.config import BenchConfig
+
+# Commands import what they use when they run (pandas, SQLAlchemy, the drivers): `bench --help`
+# and `bench --version` load only typer and rich.
 
 app = typer.Typer(
     help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
@@ -60,6 +61,8 @@ def _main(
 
 
 def _store_url(config_path: Path | None, store: str | None) -> str:
+    from harness.config import resolve_config
+
     return store or resolve_config(config_path).store.url
 
 
@@ -82,6 +85,12 @@ def sweep(
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
+    from harness import results
+    from harness.config import resolve_config
+    from harness.progress import RichProgress
+    from harness.sweep import run_sweep
+    from harness.table import results_table
+
     config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
                               iterations, warmup, store)
     command = shlex.join(["bench", *sys.argv[1:]])
@@ -118,6 +127,8 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
                      sparsities: list[float] | None, methods: list[str] | None, repeats: int | None,
                      iterations: int | None, warmup: int | None, store: str | None) -> BenchConfig:
     """Flags win over the file; they are validated by the same models as the file's keys."""
+    from harness.config import BenchConfig, with_devices
+
     sweep_update: dict[str, Any] = {}
     if models:
         sweep_update["models"] = [str(Path(m).resolve()) if not m.startswith("example:") else m for m in models]
@@ -139,6 +150,8 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
 @app.command()
 def runs(config_path: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the runs in the store."""
+    from harness.store import Store
+
     s = Store.open(_store_url(config_path, store), create=False)
     try:
         rows = s.list_runs()
@@ -168,6 +181,9 @@ def show(
     ops: Annotated[bool, typer.Option("--ops", help="show the per-op profile instead: where the time goes")] = False,
 ) -> None:
     """Show a run's results table, rebuilt from the store."""
+    from harness import results
+    from harness.table import results_table
+
     url = _store_url(config_path, store)
     run = run or results.latest_run(url)
     if ops:
@@ -182,6 +198,8 @@ def show(
 
 def _show_ops(run: str, url: str, as_json: bool) -> None:
     from rich.table import Table
+
+    from harness import results
 
     frame = results.load_ops(run, url)
     if as_json:
@@ -211,6 +229,8 @@ def init(
     """Write a commented example bench.toml."""
     if path.exists() and not force:
         raise ConfigError(f"{str(path)!r} already exists; nothing written.", hint="Use --force to overwrite it.")
+    from harness.example_config import EXAMPLE_CONFIG
+
     path.write_text(EXAMPLE_CONFIG)
     console.print(f"wrote {path}")
 

@@ -25,12 +25,13 @@ from benchcore import metrics as metric_registry
 from benchcore.metrics import Metric
 from harness import results
 from harness.bundle import RunBundle, load_bundle, read_bundle
+from harness.defaults import DEFAULT_ALPHA
 from harness.errors import EXIT_CELLS_FAILED, EXIT_OK, BenchError, ConfigError
 from harness.significance import TEST_NAME, mann_whitney_u
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHA = 0.01
+
 EXACT_TEST = "none: one figure per cell, the threshold decides"
 
 

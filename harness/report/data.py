@@ -19,6 +19,7 @@ import pandas as pd
 from harness import results
 from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
+from harness.defaults import DEFAULT_CV_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ ENGINE_LABEL: dict[str, str] = {"keras": "fine-tuned", "tflite": "post-training"
 #: Cell `details` keys a driver sets when the board throttled during the timed window.
 THROTTLE_KEYS = ("throttled", "thermal_throttling")
 #: Coefficient of variation above which a latency figure gets a warning.
-DEFAULT_CV_THRESHOLD = 0.10
 
 
 @dataclass(frozen=True)
