@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import BenchError, ConfigError
+from benchcore.errors import BenchError, ConfigError
 
 log = logging.getLogger("bench.firmware")
 

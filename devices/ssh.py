@@ -16,11 +16,11 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field, model_validator
 
+from benchcore.errors import DeviceError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.registry import DeviceSettings, DriverSpec
 from devices.ssh_connect import Auth, Connection, Target, connect, resolve
 from devices.ssh_session import AgentSession, SessionLost, blob, unblob
-from harness.errors import DeviceError
 
 log = logging.getLogger(__name__)
 

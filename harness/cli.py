@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from harness import __version__
 from harness.defaults import DEFAULT_CONFIG_NAME
-from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
+from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError, exit_code_for
 
 if TYPE_CHECKING:
     from harness.config import BenchConfig
@@ -258,7 +258,7 @@ def main() -> None:
     except BenchError as exc:
         err_console.print("[bold red]error:[/] " + escape(exc.message + (f"\n{exc.hint}" if exc.hint else "")),
                           highlight=False)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

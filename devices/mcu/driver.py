@@ -13,20 +13,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-import tflite
 from pydantic import Field
 
+from benchcore.errors import DeviceError
 from benchcore.record import OpProfile
+from benchcore.tflite_model import OPERATOR_NAMES as OP_NAMES
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.errors import DeviceResetError
 from devices.mcu.link import PortLock, open_link
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 T = TypeVar("T")
-OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 
 
 class SerialSettings(DeviceSettings):

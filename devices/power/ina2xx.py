@@ -32,12 +32,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import ConfigError
 from devices.power import ina2xx_sampler
 from devices.power.base import MeterIdentity, Trace
 from devices.power.errors import MeterError, MeterNotFoundError
 from devices.power.registry import MeterSettings, MeterSpec
 from devices.power.remote import LocalReader, RemoteReader
-from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
