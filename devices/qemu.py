@@ -1,6 +1,9 @@
-"""The `qemu` device: the bench firmware (C, reference backend) on an emulated Cortex-M4 board.
+"""The `qemu` device: the bench firmware on an emulated Cortex-M4 board, with a chosen backend.
 
-open() builds the image with the Cortex-M port's CMake (or takes `image`), starts
+`backend` = ref (our C reference kernels), tflm (TFLite Micro, reference kernels) or tflm-cmsis-nn
+(TFLite Micro with CMSIS-NN; the default when its offline tree is present). open() takes the image
+for that backend from the build cache (firmware.image: built once per hash of its inputs), or
+`image` as given, starts
 
     qemu-system-arm -M mps2-an386 -kernel bench_fw.elf -icount shift=N,sleep=off
         -serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on -display none -monitor none
@@ -24,16 +27,18 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from benchcore.errors import DeviceError
 from devices import firmware
-from devices.base import DeviceInfo, RunResult, RunSpec
+from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.driver import McuDevice, ProtocolSettings
+from devices.mcu.errors import ArenaTooSmallError
 from devices.registry import DeviceSettings, DriverSpec
 
 QEMU = "qemu-system-arm"
@@ -43,12 +48,25 @@ IMAGE_ENV = "BENCH_QEMU_IMAGE"
 
 
 class QemuSettings(DeviceSettings):
+    #: ref | tflm | tflm-cmsis-nn; default: tflm-cmsis-nn when ../shared/third_party has its tree.
+    backend: Literal["ref", "tflm", "tflm-cmsis-nn"] | None = None
+    #: A create_tflm_tree.py tree overriding the offline one for a TFLM backend.
+    tflm_dir: Path | None = None
     #: A prebuilt firmware ELF; default: build firmware/ports/cortex-m for qemu-mps2-an386.
     image: Path | None = None
     build_dir: Path | None = None
+    #: Find the true minimum working arena on the target by a search over ALLOCATE with a limit.
+    arena_search: bool = True
     #: -icount shift: 2^N ns per instruction. 5 (32 ns, ~31 MIPS) is close to a 25 MHz Cortex-M4 and
     #: gives the 25 MHz timer better than one-instruction resolution.
     icount_shift: int = Field(5, ge=0, le=10)
+    #: -icount sleep=on: an idle guest (WFI) waits in real time instead of QEMU warping virtual time
+    #: at full CPU. Busy time is instruction count either way; bench's own firmware aligns to the
+    #: timer with WFI and wants sleep=off (no real time passes), MLPerf firmwares do not.
+    icount_sleep: bool = False
+    #: -icount align=on (with sleep=on): QEMU holds the guest to real time at its nominal speed, so
+    #: virtual seconds are wall seconds too (for host-side tools that time runs by the wall clock).
+    icount_align: bool = False
     qemu: str = QEMU
     #: icount time is deterministic, so a few timed inferences say everything: the sweep's
     #: iterations and warm-up are capped here to keep the default sweep short.
@@ -74,23 +92,44 @@ def _free_port() -> int:
 def qemu_command(s: QemuSettings, image: Path, port: int) -> list[str]:
     return [
         s.qemu, "-M", MACHINE, "-kernel", str(image), "-display", "none", "-monitor", "none",
-        "-icount", f"shift={s.icount_shift},sleep=off", "-nodefaults",
+        "-icount", f"shift={s.icount_shift},sleep={'on' if s.icount_sleep or s.icount_align else 'off'}"
+        + (",align=on" if s.icount_align else ""), "-nodefaults",
         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
     ]  # fmt: skip
 
 
-def locate_image(s: QemuSettings) -> Path:
-    """The given image, $BENCH_QEMU_IMAGE, or a fresh build (incremental: ~0.2 s when up to date)."""
+def backend_of(s: QemuSettings) -> str:
+    return firmware.check_backend(s.backend) if s.backend else firmware.default_backend()
+
+
+#: Images found in this process, per (backend, tree, build dir): hashing the inputs once is enough.
+_IMAGES: dict[tuple[str, str, str], firmware.Image] = {}
+
+
+def locate(s: QemuSettings) -> firmware.Image:
+    """The given image, $BENCH_QEMU_IMAGE, or the cached build for the backend (built on a miss)."""
     explicit = s.image or (Path(os.environ[IMAGE_ENV]) if os.environ.get(IMAGE_ENV) else None)
     if explicit is not None:
         if not explicit.is_file():
             raise DeviceError("qemu", "open", f"firmware image {explicit} does not exist.",
                               hint="Build it with `bench firmware build --board qemu-mps2-an386`.")  # fmt: skip
-        return explicit
-    built = (s.build_dir or firmware.default_build_dir(firmware.QEMU_BOARD)) / "bench_fw.elf"
+        return firmware.Image(explicit, firmware.QEMU_BOARD, s.backend, None, None, firmware.elf_sizes(explicit))
+    backend = backend_of(s)
+    built = (s.build_dir or firmware.default_build_dir(firmware.QEMU_BOARD, backend)) / "bench_fw.elf"
     if built.is_file() and firmware.missing_tools("cortex-m"):
-        return built  # a previous build, and no toolchain here to refresh it
-    return firmware.build(firmware.QEMU_BOARD, s.build_dir)
+        # a previous build, and no toolchain here to refresh it
+        return firmware.Image(built, firmware.QEMU_BOARD, backend, None, None, {})
+    key = (backend, str(s.tflm_dir or ""), str(s.build_dir or ""))
+    if key not in _IMAGES or not _IMAGES[key].path.is_file():
+        try:
+            _IMAGES[key] = firmware.image(firmware.QEMU_BOARD, backend, tflm_dir=s.tflm_dir, build_dir=s.build_dir)
+        except firmware.FirmwareError as exc:
+            raise DeviceError("qemu", "open", exc.message, hint=exc.hint) from None
+    return _IMAGES[key]
+
+
+def locate_image(s: QemuSettings) -> Path:
+    return locate(s).path
 
 
 class QemuProcess:
@@ -155,11 +194,13 @@ class QemuLink:
     def __init__(self, name: str, settings: QemuSettings, log) -> None:
         self.name, self.settings, self.log = name, settings, log
         self.image: Path | None = None
+        self.firmware_image: firmware.Image | None = None
         self._qemu: QemuProcess | None = None
 
     def start(self) -> str:
         try:
-            self.image = locate_image(self.settings)
+            self.firmware_image = locate(self.settings)
+            self.image = self.firmware_image.path
         except firmware.FirmwareError as exc:
             raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
         self._qemu = QemuProcess(self.name, self.settings, self.image, self.log)
@@ -180,12 +221,61 @@ class QemuDevice(McuDevice):
         super().__init__(name, protocol, link=QemuLink(name, settings, logging.getLogger(f"bench.device.{name}")))
         self.qemu_settings = settings
         self.image: Path | None = None
+        self.firmware_image: firmware.Image | None = None
         self._outputs: dict[tuple[str, str], np.ndarray] = {}
         self._replayed = False
 
     def open(self) -> None:
         super().open()  # the link finds the image and starts QEMU; on failure it is stopped again
-        self.image = self.link_provider.image  # type: ignore[union-attr]
+        self.firmware_image = self.link_provider.firmware_image  # type: ignore[union-attr]
+        self.image = self.firmware_image.path if self.firmware_image is not None else None
+
+    def _deploy(self, model: ModelBinary) -> Deployment:
+        dep = super()._deploy(model)
+        if not self.qemu_settings.arena_search or self._alloc is None:
+            return dep
+        minimum, probes = self._arena_minimum(self._alloc.arena_used)
+        details = dict(dep.details)
+        details.update(arena_used_bytes=self._alloc.arena_used, arena_min_bytes=minimum, arena_search_probes=probes,
+                       arena_method="ALLOCATE with a limit, binary search to 16 bytes on the 32-bit target")
+        return dataclasses.replace(dep, details=details)
+
+    def _arena_minimum(self, used: int) -> tuple[int | None, int]:
+        """The smallest arena limit ALLOCATE accepts (16-byte resolution), found on the target.
+
+        The backend's own figure (TFLM's arena_used_bytes()) is where the search starts, not the
+        answer: TFLM plans the tail and head separately and its total can sit either side of the
+        true minimum. The model is re-allocated at the full capacity afterwards."""
+        client = self._client("arena search")
+        probes = 0
+
+        def fits(limit: int) -> bool:
+            nonlocal probes
+            probes += 1
+            try:
+                client.allocate(limit)
+                return True
+            except ArenaTooSmallError:
+                return False
+
+        capacity = self._alloc.arena_capacity if self._alloc else 0
+        hi = max(16, (used + 15) // 16 * 16)
+        while not fits(hi):
+            if hi >= capacity:
+                hi = 0
+                break
+            hi = min(capacity, hi * 2)
+        minimum: int | None = None
+        if hi:
+            lo = 0  # lo never fits, hi always does
+            while hi - lo > 16:
+                mid = (lo + hi) // 2 // 16 * 16
+                if mid <= lo:
+                    break
+                lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+            minimum = hi
+        self._alloc = client.allocate(self.settings.arena_limit)
+        return minimum, probes
 
     def _classify(self, client: McuClient, samples: np.ndarray, inp: m.TensorDesc, out: m.TensorDesc) -> np.ndarray:
         key = (self._model.sha256 if self._model else "", hashlib.sha256(np.ascontiguousarray(samples)).hexdigest())
@@ -205,16 +295,37 @@ class QemuDevice(McuDevice):
         details = dict(result.details)
         details.update(icount_shift=s.icount_shift, instructions=[float(x) / ns_per_insn for x in result.latency_ns],
                        iterations_capped_from=spec.iterations if spec.iterations > capped.iterations else None,
-                       outputs_replayed=self._replayed)
+                       outputs_replayed=self._replayed, **self._identity())  # fmt: skip
+        if "op_profile" in details:
+            details["op_profile"] = self._profile_rows(details["op_profile"], details.get("clock_hz"))
         return dataclasses.replace(result, details=details,
                                    timing_method=f"QEMU -icount shift={s.icount_shift}: instruction-count time "
                                                  f"(2^{s.icount_shift} ns per instruction), 25 MHz timer")  # fmt: skip
 
+    def _identity(self) -> dict[str, Any]:
+        """Backend name and TFLM commit, as the firmware itself reports them in HELLO."""
+        hi = self._client("info").info
+        assert hi is not None
+        fw = self.firmware_image
+        backend = (fw.backend if fw and fw.backend else None) or {"bench-ref": "ref"}.get(hi.backend, hi.backend)
+        commit = hi.backend_version if backend.startswith("tflm") else None
+        return {"backend": backend, "tflm_commit": commit}
+
+    def _profile_rows(self, rows: list[dict[str, Any]], clock_hz: float | None) -> list[dict[str, Any]]:
+        """Per-op rows as plain data: index, op, timer ticks, emulated instructions, share of the total."""
+        total = sum(float(r["cycles"]) for r in rows) or 1.0
+        per_tick = (1e9 / clock_hz) / 2**self.qemu_settings.icount_shift if clock_hz else None
+        return [{"index": r["index"], "op": r["op"], "ticks": r["cycles"],
+                 "instructions": r["cycles"] * per_tick if per_tick else None,
+                 "share": float(r["cycles"]) / total} for r in rows]  # fmt: skip
+
     def info(self) -> DeviceInfo:
         base = super().info()
         details = dict(base.details)
+        fw = self.firmware_image
         details.update(emulated=True, machine=MACHINE, icount_shift=self.qemu_settings.icount_shift,
-                       image=str(self.image), qemu=self.qemu_settings.qemu)  # fmt: skip
+                       image=str(self.image), qemu=self.qemu_settings.qemu, **self._identity(),
+                       image_sizes=fw.sizes if fw else {}, image_hash=fw.input_hash if fw else None)  # fmt: skip
         return dataclasses.replace(base, kind=self.kind, details=details)
 
 
@@ -224,7 +335,7 @@ def unavailable_reason() -> str | None:
         return f"{QEMU} not found (apt-get install --no-install-recommends qemu-system-arm)"
     if os.environ.get(IMAGE_ENV):
         return None if Path(os.environ[IMAGE_ENV]).is_file() else f"${IMAGE_ENV} does not exist"
-    if (firmware.default_build_dir(firmware.QEMU_BOARD) / "bench_fw.elf").is_file():
+    if (firmware.default_build_dir(firmware.QEMU_BOARD, firmware.default_backend()) / "bench_fw.elf").is_file():
         return None
     if not firmware.CORTEX_M.is_dir():
         return "the firmware sources are not here (installed without the repository); set $BENCH_QEMU_IMAGE"

@@ -50,6 +50,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "serial": "devices.mcu.driver",
     "ssh": "devices.ssh",
     "qemu": "devices.qemu",
+    "mlperf": "devices.mlperf.driver",
 }
 
 DRIVERS: Registry[DriverSpec] = Registry("DRIVER", BUILTIN_DRIVERS, lambda kind, known: UnknownDeviceKindError(

@@ -98,6 +98,8 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
     fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
+    mlperf_rules: Annotated[bool, typer.Option("--mlperf-rules", help="mlperf devices: 5 windows of >= 10 s "
+                                               "each, as MLCommons Tiny submissions require")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run id, status and cell counts as JSON "
                                                          "instead of the table")] = False,
 ) -> None:
@@ -112,6 +114,10 @@ def sweep(
                               iterations, warmup, store, min_seconds=min_seconds)
     if threads is not None:
         config = _with_device_setting(config, "threads", threads, flag="--threads")
+    if mlperf_rules:
+        from harness.config import with_mlperf_rules
+
+        config = with_mlperf_rules(config)
     command = shlex.join(["bench", *sys.argv[1:]])
     if resume is not None:
         resume = results.resolve_run(resume, config.store.url)

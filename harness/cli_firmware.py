@@ -33,6 +33,26 @@ def build_command(
     console.print(f"built {image}")
 
 
+@firmware_app.command("mlperf")
+def mlperf_command(
+    model: Annotated[Path | None, typer.Option("--model", "-m", help=".tflite to build in (default: digits)")] = None,
+    model_id: Annotated[str | None, typer.Option(help="what profile% reports (default: the file's stem)")] = None,
+    backend: Annotated[str, typer.Option(help="ref or tflm")] = "ref",
+    tflm_dir: Annotated[Path | None, typer.Option(help="tflite-micro tree for --backend tflm")] = None,
+    energy_mode: Annotated[bool, typer.Option(help="peer built with EE_CFG_ENERGY_MODE=1")] = False,
+    build_dir: Annotated[Path | None, typer.Option("--build-dir")] = None,
+) -> None:
+    """Build the MLPerf Tiny firmwares for qemu-mps2-an386 with one model built in: the official
+    benchmark/api peer DUT (mlperf_peer.elf) and bench firmware's MLPerf mode (bench_mlperf.elf)."""
+    from devices.mlperf import images
+
+    kwargs = {"model": model} if model else {}
+    built = images.build(**kwargs, model_id=model_id, backend=backend, tflm_dir=tflm_dir, energy_mode=energy_mode,
+                         build_dir=build_dir)  # fmt: skip
+    for path in built.values():
+        console.print(f"built {path}")
+
+
 @firmware_app.command("flash")
 def flash_command(
     board: BoardOpt,

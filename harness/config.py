@@ -217,6 +217,18 @@ def with_devices(config: BenchConfig, wanted: list[str]) -> BenchConfig:
     return config.model_copy(update={"devices": devices, "meters": [m for m in meters if m.get("device") in names]})
 
 
+def with_mlperf_rules(config: BenchConfig) -> BenchConfig:
+    """`--mlperf-rules`: every `mlperf` device measures as MLCommons' Tiny rules require (5 windows, each
+    >= 10 s of DUT time), so its figures can be quoted beside submissions."""
+    if not any(d.kind == "mlperf" for d in config.devices):
+        raise ConfigError("--mlperf-rules given, but no device has kind = \"mlperf\".",
+                          hint="Add an MLPerf Tiny board as [[devices]] kind = \"mlperf\" (README, 'Labs with MLPerf "
+                          "Tiny boards'), or drop the flag.")  # fmt: skip
+    devices = [d.model_copy(update={"settings": {**d.settings, "mlperf_rules": True}}) if d.kind == "mlperf" else d
+               for d in config.devices]  # fmt: skip
+    return config.model_copy(update={"devices": devices})
+
+
 def resolve_config(path: str | Path | None) -> BenchConfig:
     """The config a command runs with: the given file, else ./bench.toml when present, else defaults."""
     if path is None and Path(DEFAULT_CONFIG_NAME).is_file():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, models_table, runs_table
-from harness.report.tables import Table, op_tables, original_vs_pruned, warnings_table
+from harness.report.tables import Table, mlperf_table, op_tables, original_vs_pruned, warnings_table
 
 if TYPE_CHECKING:  # figures imports matplotlib, which a page without figures need not load
     from harness.report.figures import Figure
@@ -60,6 +60,8 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
         parts.append('<h2 id="operators">Where the time goes, operator by operator</h2>')
         for board, table in operators.items():
             parts += [f"<h3>{escape(board)}</h3>", _table(table)]
+    if (ml := mlperf_table(data)) is not None:
+        parts += ['<h2 id="mlperf">MLPerf Tiny figures</h2>', _table(ml)]
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figures: nothing was measured successfully.</p>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, runs_table
-from harness.report.tables import Table, op_tables, original_vs_pruned, warnings_table
+from harness.report.tables import Table, mlperf_table, op_tables, original_vs_pruned, warnings_table
 
 #: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
 MAX_WARNINGS = 25
@@ -47,4 +47,6 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "### Where the time goes, operator by operator"]
         for board, table in operators.items():
             out += ["", f"#### {board}", "", md_table(table)]
+    if (ml := mlperf_table(data)) is not None:
+        out += ["", "### MLPerf Tiny figures", "", md_table(ml)]
     return "\n".join(out) + "\n"

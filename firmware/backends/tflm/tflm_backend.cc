@@ -2,9 +2,10 @@
 //
 // Thin on purpose: the model stays in the core's upload buffer, the interpreter is built in static
 // storage with placement new (no heap), operators come from a MicroMutableOpResolver holding the
-// operators the bench models use, and a MicroProfilerInterface forwards TFLM's per-operator events
-// to the core's profile hooks. Not compiled in this repository's CI (TFLM's sources are fetched by
-// each board's build: ESP-IDF's espressif/esp-tflite-micro component, or CMake with TFLM_DIR).
+// builtin operators common TinyML models use (only the kernels registered here are linked: the
+// static library gives the linker nothing else), and a MicroProfilerInterface forwards TFLM's
+// per-operator events to the core's profile hooks. Built by firmware/backends/tflm/tflm.cmake
+// (BACKEND=tflm | tflm-cmsis-nn) and by ESP-IDF with Espressif's esp-tflite-micro component.
 #include <stdint.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 #include "tensorflow/lite/schema/schema_utils.h"
+#ifdef BENCH_TFLM_LOG_CALLBACK
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#endif
 
 #ifndef BENCH_TFLM_MAX_OPS
 #define BENCH_TFLM_MAX_OPS 256
@@ -24,7 +28,7 @@
 
 namespace {
 
-constexpr int kOperators = 10;
+constexpr int kOperators = 43;
 using Resolver = tflite::MicroMutableOpResolver<kOperators>;
 
 // Per-op events of one Invoke(), numbered in execution order.
@@ -64,13 +68,46 @@ const Resolver& GetResolver() {
     resolver->AddConv2D();
     resolver->AddDepthwiseConv2D();
     resolver->AddFullyConnected();
+    resolver->AddTransposeConv();
     resolver->AddAveragePool2D();
     resolver->AddMaxPool2D();
     resolver->AddAdd();
+    resolver->AddSub();
+    resolver->AddMul();
+    resolver->AddMean();
+    resolver->AddSum();
+    resolver->AddPad();
+    resolver->AddPadV2();
     resolver->AddReshape();
+    resolver->AddSqueeze();
+    resolver->AddExpandDims();
+    resolver->AddShape();
+    resolver->AddPack();
+    resolver->AddUnpack();
+    resolver->AddSplit();
+    resolver->AddSplitV();
     resolver->AddSoftmax();
     resolver->AddQuantize();
     resolver->AddDequantize();
+    resolver->AddLogistic();
+    resolver->AddTanh();
+    resolver->AddRelu();
+    resolver->AddRelu6();
+    resolver->AddHardSwish();
+    resolver->AddLeakyRelu();
+    resolver->AddPrelu();
+    resolver->AddMaximum();
+    resolver->AddMinimum();
+    resolver->AddConcatenation();
+    resolver->AddStridedSlice();
+    resolver->AddSlice();
+    resolver->AddTranspose();
+    resolver->AddSvdf();
+    resolver->AddUnidirectionalSequenceLSTM();
+    resolver->AddBatchMatMul();
+    resolver->AddResizeNearestNeighbor();
+    resolver->AddReduceMax();
+    resolver->AddArgMax();
   }
   return *resolver;
 }
@@ -82,10 +119,29 @@ void Copy(char* dst, size_t cap, const char* src) {
   dst[n] = 0;
 }
 
+// TFLM says why it failed only through DebugLog (e.g. "Failed to allocate tail memory. Requested:
+// 2048, available 512, missing: 1536"): keep its last line so the error on the wire carries it.
+char last_log[120];
+
+#ifdef BENCH_TFLM_LOG_CALLBACK
+void KeepLog(const char* s) {
+  if (s == nullptr || s[0] == 0 || (s[0] == '\n' && s[1] == 0)) return;
+  Copy(last_log, sizeof last_log, s);
+  for (char* c = last_log; *c; ++c) {
+    if (*c == '\n' || *c == '\r') *c = ' ';
+  }
+}
+#endif
+
 int Fail(bench_backend_error* err, uint8_t status, const char* message) {
   err->status = status;
   Copy(err->message, sizeof err->message, message);
   return -1;
+}
+
+// The message the caller reports: TFLM's last log line when there is one, else `fallback`.
+int FailLogged(bench_backend_error* err, uint8_t status, const char* fallback) {
+  return Fail(err, status, last_log[0] ? last_log : fallback);
 }
 
 // The first operator the resolver lacks, reported by name before TFLM tries (and only logs it).
@@ -143,15 +199,17 @@ TfLiteTensor* Io(int output, uint32_t index) {
 
 extern "C" {
 
-const char* bench_backend_name(void) { return "tflite-micro"; }
-
-const char* bench_backend_version(void) {
-#ifdef BENCH_TFLM_VERSION
-  return BENCH_TFLM_VERSION;  // set by the build from the fetched tag or component version
-#else
-  return "unknown";
+#ifndef BENCH_BACKEND_NAME
+#define BENCH_BACKEND_NAME "tflm"
 #endif
-}
+#ifndef BENCH_TFLM_COMMIT
+#define BENCH_TFLM_COMMIT "unknown"
+#endif
+
+const char* bench_backend_name(void) { return BENCH_BACKEND_NAME; }
+
+// The tflite-micro commit (firmware/backends/tflm/TFLM_COMMIT, or the ESP-IDF component's version).
+const char* bench_backend_version(void) { return BENCH_TFLM_COMMIT; }
 
 void bench_backend_reset(void) {
   if (interpreter != nullptr) {
@@ -165,6 +223,9 @@ int bench_backend_allocate(const uint8_t* model_data, uint32_t size, uint8_t* ar
                            uint32_t* used, bench_backend_error* err) {
   memset(err, 0, sizeof *err);
   bench_backend_reset();
+#ifdef BENCH_TFLM_LOG_CALLBACK
+  RegisterDebugLogCallback(KeepLog);
+#endif
   // The flatbuffer verifier needs more code than TFLM itself; the core already checked the CRC,
   // and a model that passes CRC but is hostile is out of scope for the TFLM build (the reference
   // backend reads every length with bounds checks).
@@ -174,11 +235,13 @@ int bench_backend_allocate(const uint8_t* model_data, uint32_t size, uint8_t* ar
   if (CheckOperators(model, err)) return -1;
   interpreter = new (interpreter_storage)
       tflite::MicroInterpreter(model, GetResolver(), arena, capacity, nullptr, &profiler);
+  last_log[0] = 0;
   if (interpreter->AllocateTensors() != kTfLiteOk) {
     bench_backend_reset();
-    // TFLM does not say how much it would have needed; the protocol allows 0 ("cannot tell").
+    // TFLM stops at the first allocation that fails, so it cannot say what the whole model needs;
+    // the protocol allows 0 ("cannot tell"). The host finds the true minimum by search.
     err->required = 0;
-    return Fail(err, BENCH_E_ARENA_TOO_SMALL, "TFLM could not allocate the tensors in the arena");
+    return FailLogged(err, BENCH_E_ARENA_TOO_SMALL, "TFLM could not allocate the tensors in the arena");
   }
   *used = static_cast<uint32_t>(interpreter->arena_used_bytes());
   return 0;
@@ -213,10 +276,11 @@ uint16_t bench_backend_op_code(uint32_t op_index) { return op_index < n_ops ? op
 
 int bench_backend_invoke(const bench_op_hooks* hooks, bench_backend_error* err) {
   if (interpreter == nullptr) return Fail(err, BENCH_E_STATE, "not allocated");
+  last_log[0] = 0;
   profiler.Start(hooks);
   const TfLiteStatus status = interpreter->Invoke();
   profiler.Stop();
-  return status == kTfLiteOk ? 0 : Fail(err, BENCH_E_INVOKE_FAILED, "MicroInterpreter::Invoke failed");
+  return status == kTfLiteOk ? 0 : FailLogged(err, BENCH_E_INVOKE_FAILED, "MicroInterpreter::Invoke failed");
 }
 
 }  // extern "C"
