@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BenchError, ConfigError
+from benchcore.errors import BenchError, ConfigError
 
 log = logging.getLogger("bench.firmware")
 

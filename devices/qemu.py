@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import select
 import shutil
@@ -31,14 +32,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import DeviceError
 from devices import firmware
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
-from devices.mcu.driver import McuDevice, SerialSettings
+from devices.mcu.driver import McuDevice, ProtocolSettings
 from devices.mcu.errors import ArenaTooSmallError, DeviceResetError
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
@@ -185,42 +186,49 @@ class QemuProcess:
                 proc.stderr.close()
 
 
+class QemuLink:
+    """The link a QEMU board provides: locate the firmware image, start QEMU on it, hand back its socket."""
+
+    baud = None  # socket://: no wire time to budget
+
+    def __init__(self, name: str, settings: QemuSettings, log) -> None:
+        self.name, self.settings, self.log = name, settings, log
+        self.image: Path | None = None
+        self.firmware_image: firmware.Image | None = None
+        self._qemu: QemuProcess | None = None
+
+    def start(self) -> str:
+        try:
+            self.firmware_image = locate(self.settings)
+            self.image = self.firmware_image.path
+        except firmware.FirmwareError as exc:
+            raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
+        self._qemu = QemuProcess(self.name, self.settings, self.image, self.log)
+        return self._qemu.start()
+
+    def stop(self) -> None:
+        if self._qemu is not None:
+            self._qemu.stop()
+            self._qemu = None
+
+
 class QemuDevice(McuDevice):
     kind = "qemu"
 
     def __init__(self, name: str, settings: QemuSettings) -> None:
         s = settings
-        inner = SerialSettings(port="qemu://pending", timeout_s=s.timeout_s, retries=s.retries, trace=s.trace,
-                               op_profile=s.op_profile)  # fmt: skip
-        super().__init__(name, inner)
+        protocol = ProtocolSettings(timeout_s=s.timeout_s, retries=s.retries, trace=s.trace, op_profile=s.op_profile)
+        super().__init__(name, protocol, link=QemuLink(name, settings, logging.getLogger(f"bench.device.{name}")))
         self.qemu_settings = settings
-        self._qemu: QemuProcess | None = None
-        self._url: str | None = None
         self.image: Path | None = None
         self.firmware_image: firmware.Image | None = None
         self._outputs: dict[tuple[str, str], np.ndarray] = {}
         self._replayed = False
 
-    def _port(self) -> str:
-        return self._url or "qemu://pending"
-
     def open(self) -> None:
-        try:
-            self.firmware_image = locate(self.qemu_settings)
-        except firmware.FirmwareError as exc:
-            raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
-        self.image = self.firmware_image.path
-        self._qemu = QemuProcess(self.name, self.qemu_settings, self.image, self.log)
-        self._url = self._qemu.start()
-        super().open()  # on failure it calls self.close(), which stops QEMU
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            if self._qemu is not None:
-                self._qemu.stop()
-                self._qemu = None
+        super().open()  # the link finds the image and starts QEMU; on failure it is stopped again
+        self.firmware_image = self.link_provider.firmware_image  # type: ignore[union-attr]
+        self.image = self.firmware_image.path if self.firmware_image is not None else None
 
     def _deploy(self, model: ModelBinary) -> Deployment:
         dep = super()._deploy(model)
@@ -300,8 +308,6 @@ class QemuDevice(McuDevice):
                 "cap": s.max_iterations, "warmup_cap": s.max_warmup,
                 "reason": f"qemu runs at most max_iterations = {s.max_iterations} timed inferences (warm-up "
                           f"{s.max_warmup}) per repeat: -icount time is deterministic, more would repeat the figure"}
-        if "op_profile" in details:
-            details["op_profile"] = self._profile_rows(details["op_profile"], details.get("clock_hz"))
         return dataclasses.replace(result, details=details,
                                    timing_method=f"QEMU -icount shift={s.icount_shift}: instruction-count time "
                                                  f"(2^{s.icount_shift} ns per instruction), 25 MHz timer")  # fmt: skip
@@ -314,14 +320,6 @@ class QemuDevice(McuDevice):
         backend = (fw.backend if fw and fw.backend else None) or {"bench-ref": "ref"}.get(hi.backend, hi.backend)
         commit = hi.backend_version if backend.startswith("tflm") else None
         return {"backend": backend, "tflm_commit": commit}
-
-    def _profile_rows(self, rows: list[dict[str, Any]], clock_hz: float | None) -> list[dict[str, Any]]:
-        """Per-op rows as plain data: index, op, timer ticks, emulated instructions, share of the total."""
-        total = sum(float(r["cycles"]) for r in rows) or 1.0
-        per_tick = (1e9 / clock_hz) / 2**self.qemu_settings.icount_shift if clock_hz else None
-        return [{"index": r["index"], "op": r["op"], "ticks": r["cycles"],
-                 "instructions": r["cycles"] * per_tick if per_tick else None,
-                 "share": float(r["cycles"]) / total} for r in rows]  # fmt: skip
 
     def info(self) -> DeviceInfo:
         base = super().info()

@@ -11,28 +11,30 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from harness import __version__, results
-from harness.config import (
-    DEFAULT_CONFIG_NAME,
-    BenchConfig,
-    resolve_config,
-    validate_device,
-    with_devices,
-    with_mlperf_rules,
+from harness import __version__
+from harness.defaults import DEFAULT_CONFIG_NAME
+from harness.errors import (
+    EXIT_CELLS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BenchError,
+    ConfigError,
+    exit_code_for,
 )
-from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BenchError, ConfigError
-from harness.example_config import EXAMPLE_CONFIG
-from harness.progress import RichProgress
-from harness.store import Store
-from harness.sweep import run_sweep
-from harness.table import results_table
+
+if TYPE_CHECKING:
+    from harness.config import BenchConfig
+
+# Commands import what they use when they run (pandas, SQLAlchemy, the drivers): `bench --help`
+# and `bench --version` load only typer and rich.
 
 app = typer.Typer(
     help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
@@ -70,6 +72,8 @@ def _main(
 
 
 def _store_url(config_path: Path | None, store: str | None) -> str:
+    from harness.config import resolve_config
+
     return store or resolve_config(config_path).store.url
 
 
@@ -100,11 +104,19 @@ def sweep(
                                                          "instead of the table")] = False,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
+    from harness import results
+    from harness.config import resolve_config
+    from harness.progress import RichProgress
+    from harness.sweep import run_sweep
+    from harness.table import results_table
+
     config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
                               iterations, warmup, store, min_seconds=min_seconds)
     if threads is not None:
         config = _with_device_setting(config, "threads", threads, flag="--threads")
     if mlperf_rules:
+        from harness.config import with_mlperf_rules
+
         config = with_mlperf_rules(config)
     command = shlex.join(["bench", *sys.argv[1:]])
     if resume is not None:
@@ -154,6 +166,8 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
                      iterations: int | None, warmup: int | None, store: str | None, *,
                      min_seconds: float | None = None) -> BenchConfig:
     """Flags win over the file; they are validated by the same models as the file's keys."""
+    from harness.config import BenchConfig, with_devices
+
     sweep_update: dict[str, Any] = {}
     if models:
         sweep_update["models"] = [str(Path(m).resolve()) if not m.startswith("example:") else m for m in models]
@@ -176,6 +190,7 @@ def _with_device_setting(config: BenchConfig, key: str, value: Any, flag: str) -
     """Set one driver setting on every device whose kind's settings have it (from the drivers' models,
     not a list of kinds); a flag no selected device takes is a usage error, not silently ignored."""
     from devices import registry
+    from harness.config import validate_device
 
     takers = [d for d in config.devices if key in registry.driver(d.kind).settings.model_fields]
     if not takers:
@@ -200,6 +215,8 @@ def _kinds_with_setting(key: str) -> list[str]:
 @app.command()
 def runs(config_path: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the runs in the store."""
+    from harness.store import Store
+
     s = Store.open(_store_url(config_path, store), create=False)
     try:
         rows = s.list_runs()
@@ -225,15 +242,47 @@ def show(
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
+    ops: Annotated[bool, typer.Option("--ops", help="show the per-op profile instead: where the time goes")] = False,
 ) -> None:
     """Show a run's results table, rebuilt from the store."""
+    from harness import results
+    from harness.table import results_table
+
     url = _store_url(config_path, store)
     run = results.resolve_run(run, url)
+    if ops:
+        _show_ops(run, url, as_json)
+        return
     summary = results.summarize(results.load(run, url))
     if as_json:
         console.print_json(summary.to_json(orient="records"))
         return
     console.print(results_table(summary, f"run {run}", width=console.width))
+
+
+def _show_ops(run: str, url: str, as_json: bool) -> None:
+    from rich.table import Table
+
+    from harness import results
+
+    frame = results.load_ops(run, url)
+    if as_json:
+        console.print_json(frame.to_json(orient="records"))
+        return
+    if frame.empty:
+        console.print(f"run {run} has no per-op profile: none of its devices could profile "
+                      "(qemu, sim and serial firmware can, with op_profile = true).")
+        return
+    table = Table(title=f"run {run}: time per operator type, one inference", title_justify="left",
+                  header_style="bold")
+    for name, justify in [("device", "left"), ("variant", "left"), ("operator", "left"), ("share", "right"),
+                          ("µs/inf", "right"), ("per inference", "right"), ("repeats", "right")]:
+        table.add_column(name, justify=justify)
+    for r in frame.itertuples(index=False):
+        time_us = "–" if r.time_us != r.time_us else f"{r.time_us:.1f}"
+        table.add_row(r.device_name, r.variant_name, r.op, f"{r.share * 100:.1f}%", time_us,
+                      f"{r.ticks:,.0f} {r.unit}", str(r.repeats))
+    console.print(table)
 
 
 @app.command()
@@ -244,6 +293,8 @@ def init(
     """Write a commented example bench.toml."""
     if path.exists() and not force:
         raise ConfigError(f"{str(path)!r} already exists; nothing written.", hint="Use --force to overwrite it.")
+    from harness.example_config import EXAMPLE_CONFIG
+
     path.write_text(EXAMPLE_CONFIG)
     console.print(f"wrote {path}")
 
@@ -271,7 +322,7 @@ def main() -> None:
     except BenchError as exc:
         err_console.print("[bold red]error:[/] " + escape(exc.message + (f"\n{exc.hint}" if exc.hint else "")),
                           highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:  # a prompt answered with end of input

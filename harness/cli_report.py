@@ -15,15 +15,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from harness import results
-from harness.bundle import load_bundle, write_bundle
-from harness.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, compare, parse_thresholds, resolve_bundle
-from harness.compare_output import COLUMNS, headline, rows, tests_text, to_json, to_markdown, write_junit
-from harness.config import resolve_config
-from harness.report import default_out_dir, make_report, parse_formats
-from harness.report.data import DEFAULT_CV_THRESHOLD
-from harness.report.headline import DEFAULT_ACCURACY_FLOOR_PP
+from benchcore.metrics import default_thresholds
+from harness.defaults import DEFAULT_ACCURACY_FLOOR_PP, DEFAULT_ALPHA, DEFAULT_CV_THRESHOLD
 from harness.table import Col, fitted_table
+
+# Each command imports what it uses when it runs, so `bench --help` stays light.
+DEFAULT_THRESHOLDS = default_thresholds()
+#: compare's table columns (harness.compare_output.COLUMNS, restated here so --help loads no pandas).
+COMPARE_COLUMNS = ["cell", "metric", "baseline", "current", "change", "threshold", "p", "verdict"]
 
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
@@ -32,6 +31,8 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="results store URL
 
 
 def _store_url(config_path: Path | None, store: str | None) -> str:
+    from harness.config import resolve_config
+
     return store or resolve_config(config_path).store.url
 
 
@@ -48,6 +49,9 @@ def report_command(
     store: StoreOpt = None,
 ) -> None:
     """Write a run's report: self-contained HTML with figures, a Markdown summary, the tidy data as CSV."""
+    from harness import results
+    from harness.report import default_out_dir, make_report, parse_formats
+
     url = _store_url(config_path, store)
     wanted = parse_formats(formats or ["html,md,csv"])
     ids = [results.resolve_run(r, url) for r in runs or [results.LATEST]]
@@ -66,7 +70,7 @@ def report_command(
 #: How the compare table gives way in a narrow terminal (harness/table.py): figures are never cut.
 TABLE_COLUMNS = [Col(name, "right" if name in ("baseline", "current", "change", "p") else "left",
                      figure=name not in ("cell", "verdict"), keep=keep)
-                 for name, keep in zip(COLUMNS, (-1, -1, 40, -1, -1, 20, 30, -1), strict=True)]
+                 for name, keep in zip(COMPARE_COLUMNS, (-1, -1, 40, -1, -1, 20, 30, -1), strict=True)]
 
 
 def compare_command(
@@ -84,6 +88,9 @@ def compare_command(
     store: StoreOpt = None,
 ) -> None:
     """Compare CURRENT against BASELINE cell by cell; exit 1 on a significant regression past a threshold."""
+    from harness.compare import compare, parse_thresholds, resolve_bundle
+    from harness.compare_output import headline, rows, tests_text, to_json, to_markdown, write_junit
+
     url = _store_url(config_path, store)
     thresholds = parse_thresholds(threshold or [])
     result = compare(resolve_bundle(baseline, url), resolve_bundle(current, url), thresholds, alpha)
@@ -129,6 +136,9 @@ def export_command(
     store: StoreOpt = None,
 ) -> None:
     """Export a run with every latency sample, to keep as a baseline (for example a CI artifact)."""
+    from harness import results
+    from harness.bundle import load_bundle, write_bundle
+
     url = _store_url(config_path, store)
     bundle = load_bundle([results.resolve_run(run, url)], url)
     path = write_bundle(bundle, out)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
+
+if TYPE_CHECKING:  # only for annotations: `bench --help` must not load pandas
+    import pandas as pd
 
 _SOURCE_MARK = {"measured": "", "estimated": " est.", "emulated": " emu."}
 #: A text column (names) may fold down to this width before figures lose columns.

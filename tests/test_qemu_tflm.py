@@ -105,9 +105,10 @@ def test_outputs_agree_with_the_tflm_python_runtime(backend: str, path: Path) ->
     # 136921): bounded here, reported by benchmarks/qemu_backends.py.
     counts = r.details["instructions"]
     assert (max(counts) - min(counts)) <= 1000 + 1e-3 * min(counts)
-    profile = r.details["op_profile"]
-    assert profile and abs(sum(p["share"] for p in profile) - 1.0) < 1e-9
-    assert [p["index"] for p in profile] == list(range(len(profile)))
+    assert r.op_profile is not None
+    profile = r.op_profile.ops
+    assert profile and abs(sum(p.share for p in profile) - 1.0) < 1e-9
+    assert [p.index for p in profile] == list(range(len(profile)))
     expected = tflm_outputs(path.read_bytes(), xs, arena_size=1 << 21).reshape(len(xs), -1).astype(np.int32)
     lsb = int(np.abs(r.outputs.reshape(len(xs), -1).astype(np.int32) - expected).max())
     if path.stem in KNOWN_DEVIATIONS and lsb:
@@ -132,7 +133,7 @@ def test_two_qemu_runs_give_identical_instruction_counts(backend: str) -> None:
         try:
             dev.deploy(model)
             r = dev.run(RunSpec(warmup=1, iterations=3, timing_input=x))
-            figures.append((r.details["instructions"], [p["ticks"] for p in r.details["op_profile"]]))
+            figures.append((r.details["instructions"], [p.ticks for p in r.op_profile.ops]))
         finally:
             dev.close()
     assert figures[0] == figures[1]

@@ -10,27 +10,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
-import tflite
 from pydantic import Field
 
+from benchcore.errors import DeviceError
+from benchcore.record import OpProfile
+from benchcore.tflite_model import OPERATOR_NAMES as OP_NAMES
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.errors import DeviceResetError
 from devices.mcu.link import PortLock, open_link
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 T = TypeVar("T")
-OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 
 
-class SerialSettings(DeviceSettings):
-    #: A pyserial URL: /dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port, rfc2217://host:port, loop://
-    port: str
+class ProtocolSettings(DeviceSettings):
+    """How to talk the wire protocol, wherever the link comes from."""
+
     baud: int = Field(921_600, gt=0)
     #: Seconds to wait for an answer before retransmitting (plus the frames' wire time).
     timeout_s: float = Field(1.0, gt=0)
@@ -48,6 +48,24 @@ class SerialSettings(DeviceSettings):
     marker: bool = True
 
 
+class SerialSettings(ProtocolSettings):
+    """A board on a serial link the user names."""
+
+    #: A pyserial URL: /dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port, rfc2217://host:port, loop://
+    port: str
+
+
+class LinkProvider(Protocol):
+    """Starts what serves the wire protocol (the simulator, QEMU) and hands back its URL for
+    serial_for_url; stopped when the device closes. `baud` budgets wire time (None: no baud, socket://)."""
+
+    baud: int | None
+
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
 def _numpy_dtype(desc: m.TensorDesc) -> np.dtype:
     return np.dtype(desc.dtype)
 
@@ -55,9 +73,13 @@ def _numpy_dtype(desc: m.TensorDesc) -> np.dtype:
 class McuDevice:
     kind = "serial"
 
-    def __init__(self, name: str, settings: SerialSettings) -> None:
+    def __init__(self, name: str, settings: ProtocolSettings, *, link: LinkProvider | None = None) -> None:
+        if link is None and not isinstance(settings, SerialSettings):
+            raise TypeError("a serial-protocol device needs a port (SerialSettings) or a link provider")
         self.name = name
         self.settings = settings
+        self.link_provider = link
+        self.url: str | None = settings.port if isinstance(settings, SerialSettings) else None
         self.log = logging.getLogger(f"bench.device.{name}")
         self._lock: PortLock | None = None
         self._link = None
@@ -68,23 +90,31 @@ class McuDevice:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _port(self) -> str:
-        return self.settings.port
-
-    def _link_baud(self) -> int | None:
+    def _link_baud(self, port: str) -> int | None:
         """Baud for wire-time budgets; None where the link has no baud (socket://)."""
-        return None if self._port().startswith("socket://") else self.settings.baud
+        if self.link_provider is not None:
+            return self.link_provider.baud
+        return None if port.startswith("socket://") else self.settings.baud
 
     def open(self) -> None:
-        port = self._port()
-        self._lock = PortLock(self.name, port)
-        self._lock.acquire()
+        if self.link_provider is not None:
+            self.url = self.link_provider.start()
+        port = self.url
+        assert port is not None
+        lock = PortLock(self.name, port)
+        try:
+            lock.acquire()
+        except BaseException:
+            if self.link_provider is not None:
+                self.link_provider.stop()
+            raise
+        self._lock = lock
         try:
             self._link = open_link(self.name, port, self.settings.baud)
             s = self.settings
             self.client = McuClient(
                 self._link, device=self.name, logger=self.log, timeout=s.timeout_s, retries=s.retries,
-                baud=self._link_baud(), trace=s.trace, chunk=s.chunk_bytes, window=s.window,
+                baud=self._link_baud(port), trace=s.trace, chunk=s.chunk_bytes, window=s.window,
             )  # fmt: skip
             info = self.client.hello()
         except BaseException:
@@ -95,14 +125,18 @@ class McuDevice:
 
     def close(self) -> None:
         self.client = None
-        if self._link is not None:
-            try:
-                self._link.close()
-            finally:
-                self._link = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        try:
+            if self._link is not None:
+                try:
+                    self._link.close()
+                finally:
+                    self._link = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+        finally:
+            if self.link_provider is not None:
+                self.link_provider.stop()
 
     def _client(self, step: str) -> McuClient:
         if self.client is None or self.client.info is None:
@@ -121,7 +155,7 @@ class McuDevice:
                 "cycle_source": _cycle_source_name(hi.cycle_source),
                 "latency_source": m.LATENCY_SOURCE.get(hi.cycle_source, "measured"),
                 "marker_pin": None if hi.marker_pin == m.NO_PIN else hi.marker_pin,
-                "port": self._port(), "baud": self.settings.baud,
+                "port": self.url, "baud": self.settings.baud,
             },
         )  # fmt: skip
 
@@ -203,18 +237,17 @@ class McuDevice:
                           "counts": list(summaries[0].histogram)},
             "link": vars(client.stats).copy(), "resets": self.resets,
         }  # fmt: skip
-        if self.settings.op_profile:
-            details["op_profile"] = self._op_profile(client)
+        latency_source = m.LATENCY_SOURCE.get(source, "measured")
+        profile = self._op_profile(client, clock_hz, latency_source) if self.settings.op_profile else None
         outputs = self._classify(client, spec.samples, inp, out) if spec.samples is not None else None
         energy = None
-        latency_source = m.LATENCY_SOURCE.get(source, "measured")
         if info.active_power_uw and latency_source == "estimated":
             energy = float(np.mean(latency_ns)) * 1e-9 * info.active_power_uw  # µW·s = µJ
             details["energy_method"] = "estimated: mean latency x the profile's nominal active power"
         return RunResult(
             latency_ns=latency_ns, source=latency_source,  # type: ignore[arg-type]
             timing_method=f"device cycle counter ({_cycle_source_name(source)}) per inference / {clock_hz} Hz",
-            outputs=outputs, energy_uj=energy, details=details,
+            outputs=outputs, energy_uj=energy, details=details, op_profile=profile,
         )  # fmt: skip
 
     def _timed(self, client: McuClient, info: m.HelloInfo, spec: RunSpec):
@@ -239,11 +272,14 @@ class McuDevice:
             raise DeviceError(self.name, "run", "the device reports a clock of 0 Hz; cannot convert cycles")
         return cycles, clock_hz, summaries[0].cycle_source, summaries
 
-    def _op_profile(self, client: McuClient) -> list[dict[str, Any]]:
+    def _op_profile(self, client: McuClient, clock_hz: int, latency_source: str) -> OpProfile:
+        """GET_PROFILE after one profiled (untimed) inference: cycles per operator, typed."""
         client.invoke(1, 0, profile=True)
         n, ops = client.get_profile()
-        return [{"op": OP_NAMES.get(op.builtin_code, str(op.builtin_code)), "index": op.op_index,
-                 "cycles": op.cycles_total / max(n, 1)} for op in ops]  # fmt: skip
+        entries = [{"op": OP_NAMES.get(op.builtin_code, str(op.builtin_code)), "index": op.op_index,
+                    "cycles": op.cycles_total / max(n, 1)} for op in ops]  # fmt: skip
+        unit = {"measured": "cycles", "emulated": "emulated cycles"}.get(latency_source, f"{latency_source} cycles")
+        return OpProfile.from_entries(entries, unit=unit, clock_hz=clock_hz, n=max(n, 1))
 
     def _classify(self, client: McuClient, samples: np.ndarray, inp: m.TensorDesc, out: m.TensorDesc) -> np.ndarray:
         rows = []

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import serial
 
-from harness.errors import DeviceError, DeviceTimeoutError
+from benchcore.errors import DeviceError, DeviceTimeoutError
 
 #: The DUT's command buffer (EE_CMD_SIZE): longer commands are truncated on the device.
 CMD_MAX = 80

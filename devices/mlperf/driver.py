@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
+from benchcore.errors import BenchError, DeviceError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu.link import PortLock, open_link
 from devices.mlperf.client import CHUNK_BYTES, MAX_CHUNK_BYTES, Identity, MlperfClient
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import BenchError, DeviceError
 
 #: What --mlperf-rules means (MLCommons Tiny rules, as benchmark/runner checks them).
 RULES_WINDOWS = 5

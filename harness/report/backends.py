@@ -2,8 +2,9 @@
 instructions go per operator.
 
 Reads only what the MCU drivers put in each cell's `details` (backend, tflm_commit, instructions,
-arena_used_bytes / arena_min_bytes, op_profile rows {index, op, ticks, instructions, share}); a run
-without such cells yields no tables, so the rest of the report is untouched.
+arena_used_bytes / arena_min_bytes); a run without such cells yields no table, so the rest of the report is
+untouched. Where the instructions go per operator is the report's operator table (`tables.op_tables`), from
+the typed per-op profiles in the store: every backend is its own board there.
 """
 
 from __future__ import annotations
@@ -89,48 +90,7 @@ def backends_side_by_side(data: ReportData) -> Table | None:
     return table
 
 
-def op_profiles(data: ReportData, *, limit: int | None = None) -> dict[str, Table]:
-    """Per variant: each operator's instructions and share of the inference, per backend."""
-    cells = _backend_cells(data)
-    if cells.empty:
-        return {}
-    backends = _order(list(cells["backend"]))
-    out: dict[str, Table] = {}
-    for variant, vg in cells.groupby("variant_name", sort=False):
-        profiles: dict[str, list[dict[str, Any]]] = {}
-        for b in backends:
-            rows = _first(vg[vg["backend"] == b], "op_profile") if (vg["backend"] == b).any() else None
-            if rows:
-                profiles[b] = rows
-        if not profiles:
-            continue
-        columns = ["#", "operator"]
-        for b in profiles:
-            columns += [f"{b} instructions", f"{b} share"]
-        table = Table(columns, numeric={0, *range(2, len(columns))})
-        n = max(len(r) for r in profiles.values())
-        for i in range(n):
-            op = next((r[i]["op"] for r in profiles.values() if i < len(r)), MISSING)
-            row = [str(i), str(op)]
-            for rows in profiles.values():
-                p = rows[i] if i < len(rows) else None
-                row += [num(p.get("instructions") if p else None, ",.0f"),
-                        num(p["share"] * 100 if p else None, ".1f") + ("%" if p else "")]  # fmt: skip
-            table.rows.append(row)
-        table.caption = ("Per-operator profile from the firmware (TFLM's MicroProfilerInterface events, or the "
-                         "reference backend's hooks), one profiled inference; emulated instruction counts.")
-        out[str(variant)] = table
-        if limit is not None and len(out) >= limit:
-            break
-    return out
-
-
-def backend_tables(data: ReportData, *, profile_limit: int | None = None) -> list[tuple[str, Table]]:
+def backend_tables(data: ReportData) -> list[tuple[str, Table]]:
     """The (title, table) pairs the writers append: nothing when no cell names a firmware backend."""
-    out: list[tuple[str, Table]] = []
     side = backends_side_by_side(data)
-    if side is not None:
-        out.append(("Firmware backends side by side", side))
-    for variant, table in op_profiles(data, limit=profile_limit).items():
-        out.append((f"Per-operator profile: {variant}", table))
-    return out
+    return [("Firmware backends side by side", side)] if side is not None else []

@@ -21,6 +21,7 @@ import pandas as pd
 from harness import results
 from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
+from harness.defaults import DEFAULT_ACCURACY_FLOOR_PP, DEFAULT_CV_THRESHOLD
 from harness.failures import group_failures
 from harness.sparsity import METHOD_STRUCTURE, REMOVED_OR_ZERO, structure
 
@@ -33,9 +34,6 @@ THROTTLE_KEYS = ("throttled", "thermal_throttling")
 #: An estimate and an emulation of the same core further apart than this (in cycles) get a warning.
 DISAGREE_RATIO = 2.0
 #: Coefficient of variation above which a latency figure gets a warning.
-DEFAULT_CV_THRESHOLD = 0.10
-#: The headline's default tolerance below the dense model's top-1, in percentage points.
-DEFAULT_ACCURACY_FLOOR_PP = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,8 @@ class ReportData:
     warmups: dict[str, list[int]] = field(default_factory=dict)
     #: The headline's tolerance below the dense model's top-1, in percentage points.
     accuracy_floor_pp: float = DEFAULT_ACCURACY_FLOOR_PP
+    #: Per-op profiles pooled by (board, variant, operator type): `results.op_summary` plus `board`.
+    ops: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*results.OP_COLUMNS, "board"]))
 
     @property
     def has_results(self) -> bool:
@@ -98,7 +98,15 @@ def build_report_data(bundle: RunBundle, *, cv_threshold: float = DEFAULT_CV_THR
                       variants=bundle.variants, cells=cells, summary=summary, cv_threshold=cv_threshold)
     data.warnings = collect_warnings(data)
     data.warmups = _warmups(cells)
+    data.ops = _label_ops(results.op_summary(bundle.cells, bundle.ops), summary)
     return data
+
+
+def _label_ops(ops: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
+    ops = ops.copy()
+    ops["board"] = [labels.get((r, d), d) for r, d in zip(ops["run_id"], ops["device_name"], strict=True)]
+    return ops
 
 
 def _warmups(cells: pd.DataFrame) -> dict[str, list[int]]:

@@ -10,7 +10,7 @@ from harness.report.backends import backend_tables
 from harness.report.data import ReportData
 from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, models_table, runs_table
-from harness.report.tables import Table, mlperf_table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, mlperf_table, op_tables, original_vs_pruned, warnings_table
 
 if TYPE_CHECKING:  # figures imports matplotlib, which a page without figures need not load
     from harness.report.figures import Figure
@@ -61,6 +61,11 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
         parts += [f"<h3>{escape(board)}</h3>", _table(table)]
     for title, table in backend_tables(data):  # firmware backends side by side, per-op profiles
         parts += [f"<h2>{escape(title)}</h2>", _table(table)]
+    operators = op_tables(data)
+    if operators:
+        parts.append('<h2 id="operators">Where the time goes, operator by operator</h2>')
+        for board, table in operators.items():
+            parts += [f"<h3>{escape(board)}</h3>", _table(table)]
     if (ml := mlperf_table(data)) is not None:
         parts += ['<h2 id="mlperf">MLPerf Tiny figures</h2>', _table(ml)]
     parts.append('<h2 id="figures">Figures</h2>')

@@ -7,7 +7,7 @@ from harness.report.backends import backend_tables
 from harness.report.data import ReportData
 from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, runs_table
-from harness.report.tables import Table, mlperf_table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, mlperf_table, op_tables, original_vs_pruned, warnings_table
 
 #: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
 MAX_WARNINGS = 25
@@ -46,8 +46,13 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
     for board, table in original_vs_pruned(data).items():
         out += ["", f"#### {board}", "", md_table(table)]
-    for title, table in backend_tables(data, profile_limit=3):  # firmware backends, when a run has them
+    for title, table in backend_tables(data):  # firmware backends, when a run has them
         out += ["", f"### {title}", "", md_table(table)]
+    operators = op_tables(data)
+    if operators:
+        out += ["", "### Where the time goes, operator by operator"]
+        for board, table in operators.items():
+            out += ["", f"#### {board}", "", md_table(table)]
     if (ml := mlperf_table(data)) is not None:
         out += ["", "### MLPerf Tiny figures", "", md_table(ml)]
     return "\n".join(out) + "\n"
