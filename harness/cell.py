@@ -129,6 +129,17 @@ def _failed(row: dict[str, Any], cell: Cell, exc: Exception, step: str | None = 
             "estimated": bool(row.get("estimated", False))}
 
 
+def failed_row(cell: Cell, inputs: CellInputs, timing: Timing, error: str) -> dict[str, Any]:
+    """The row of a cell that never ran (its device did not open)."""
+    now = utcnow()
+    return {
+        "cell_key": cell.key, "device_name": cell.device, "variant_sha256": cell.variant.sha256,
+        "variant_name": cell.variant.name, "repeat": cell.repeat, "status": "failed", "error": error,
+        "started_at": now, "finished_at": now, "warmup": timing.warmup, "estimated": False,
+        "model_bytes": len(inputs.model.data),
+    }
+
+
 def _accuracy(outputs: np.ndarray | None, inputs: CellInputs) -> dict[str, Any]:
     if outputs is None or inputs.labels is None:
         return {}

@@ -1,7 +1,8 @@
 """The sweep engine: variants × devices × repeats, one lane per device, lanes in parallel.
 
-Lanes are threads that only talk to their device and put finished rows on a queue; the calling
-thread is the only store writer and commits each row as it arrives. Ctrl-C (or SIGTERM) asks the
+Each lane is a self-contained description (harness/executor.py) that an `Executor` runs — threads in
+this process by default — and whose events come back here; the calling thread is the only store
+writer and commits each row as it arrives. Ctrl-C (or SIGTERM) asks the
 lanes to stop after their current cell; a second Ctrl-C aborts at once. Either way every finished
 cell is already in the store, and `resume` picks up the rest.
 """
@@ -9,23 +10,21 @@ cell is already in the store, and `resume` picks up the rest.
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from devices import registry
-from devices.power import MeterBinding, create_meter
-from harness.cell import Cell, CellInputs, EnergyPlan, Timing, measure_cell
-from harness.config import BenchConfig, DeviceConfig, EnergyConfig, meter_bindings
+from harness.cell import Cell, CellInputs, Timing
+from harness.config import BenchConfig, meter_bindings
+from harness.executor import CellFinished, CellStarted, Executor, Lane, LaneDone, Snapshot, ThreadExecutor
 from harness.inputs import prepare_inputs
 from harness.plan import plan_cells, resolve_model_ref, select_variants
 from harness.provenance import bench_version, git_commit, host_name
-from harness.store import Store, new_run_id, utcnow
+from harness.store import Store, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +76,11 @@ def run_sweep(
     observer: SweepObserver | None = None,
     stop: threading.Event | None = None,
     command: str = "",
+    executor: Executor | None = None,
 ) -> SweepOutcome:
     """Run (or resume) a sweep and return what happened. Bad input raises before the store is
-    created or written: a resume only reads the run it continues until the plan is known good."""
+    created or written: a resume only reads the run it continues until the plan is known good.
+    `executor` runs the lanes (default: a thread per lane in this process)."""
     observer = observer or _LogObserver()
     stop = stop or threading.Event()
     store = Store.open(config.store.url, create=False) if resume is not None else None
@@ -110,7 +111,7 @@ def run_sweep(
 
         todo = {name: [c for c in cells if c.key not in done] for name, cells in lanes.items()}
         skipped = n_cells - sum(len(c) for c in todo.values())
-        ok, failed = _run_lanes(store, run_id, config, todo, inputs, fail_fast, observer, stop)
+        ok, failed = _run_lanes(store, run_id, config, todo, inputs, fail_fast, observer, stop, executor)
         remaining = n_cells - skipped - ok - failed
         status = "complete" if remaining == 0 else ("stopped" if fail_fast and failed else "interrupted")
         store.set_run_status(run_id, status)
@@ -136,111 +137,57 @@ def _stored_config(store: Store, run_id: str, current: BenchConfig) -> BenchConf
 
 def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, list[Cell]],
                inputs: dict[str, CellInputs], fail_fast: bool, observer: SweepObserver,
-               stop: threading.Event) -> tuple[int, int]:
-    timing = Timing(warmup=config.sweep.warmup, iterations=config.sweep.iterations,
-                    min_seconds=config.sweep.min_seconds)
-    devices = {d.name: d for d in config.devices if todo.get(d.name)}
-    meters = {b.device: b for b in meter_bindings(config)}
-    events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+               stop: threading.Event, executor: Executor | None = None) -> tuple[int, int]:
+    """Hand the lanes to the executor and commit what comes back: this thread is the only writer."""
+    executor = executor or ThreadExecutor()
+    lanes = plan_lanes(config, todo, inputs, fail_fast)
     snapshots: dict[str, int] = {}
     ok = failed = 0
-    phases = _phases(list(devices.values()))
-    with _graceful_interrupts(stop), ThreadPoolExecutor(max_workers=max(len(devices), 1),
-                                                         thread_name_prefix="lane") as pool:
-        for name in devices:
-            observer.lane_started(name, len(todo[name]))
-        open_lanes = 0
-        while phases or open_lanes:
-            if not open_lanes:
-                for dev in phases.pop(0):
-                    pool.submit(_lane, dev, meters.get(dev.name), config.energy, todo[dev.name], inputs, timing,
-                                events, stop, fail_fast)
-                    open_lanes += 1
-            kind, device, payload = events.get()
-            if kind == "snapshot":
-                snapshots[device] = store.add_device_snapshot(run_id, payload)
-            elif kind == "started":
-                observer.cell_started(device, payload)
-            elif kind == "cell":
-                cell_row, committed = payload
-                row = {**cell_row, "run_id": run_id, "device_snapshot_id": snapshots.get(device)}
+    with _graceful_interrupts(stop):
+        for lane in lanes:
+            observer.lane_started(lane.name, len(lane.cells))
+        for event in executor.run(_phases(lanes), stop):
+            if isinstance(event, Snapshot):
+                snapshots[event.device] = store.add_device_snapshot(run_id, event.info)
+            elif isinstance(event, CellStarted):
+                observer.cell_started(event.device, event.cell_key)
+            elif isinstance(event, CellFinished):
+                row = {**event.record, "run_id": run_id, "device_snapshot_id": snapshots.get(event.device)}
                 store.add_measurement(row)
                 if row["status"] == "ok":
                     ok += 1
                 else:
                     failed += 1
-                observer.cell_finished(device, row)
-                committed.set()
-            elif kind == "done":
-                open_lanes -= 1
-                observer.lane_finished(device)
+                observer.cell_finished(event.device, row)
+                executor.committed(event)
+            elif isinstance(event, LaneDone):
+                observer.lane_finished(event.device)
     return ok, failed
 
 
-def _phases(devices: list[DeviceConfig]) -> list[list[DeviceConfig]]:
+def plan_lanes(config: BenchConfig, todo: dict[str, list[Cell]], inputs: dict[str, CellInputs],
+               fail_fast: bool = False) -> list[Lane]:
+    """One self-contained lane per device that has cells to do, in config order."""
+    timing = Timing(warmup=config.sweep.warmup, iterations=config.sweep.iterations,
+                    min_seconds=config.sweep.min_seconds)
+    meters = {b.device: b for b in meter_bindings(config)}
+    lanes = []
+    for dev in config.devices:
+        cells = todo.get(dev.name)
+        if not cells:
+            continue
+        shas = {c.variant.sha256 for c in cells}
+        lanes.append(Lane(device=dev, cells=tuple(cells), inputs={s: inputs[s] for s in shas}, timing=timing,
+                          energy=config.energy, meter=meters.get(dev.name), fail_fast=fail_fast,
+                          times_on_host=registry.driver(dev.kind).times_on_host))
+    return lanes
+
+
+def _phases(lanes: list[Lane]) -> list[list[Lane]]:
     """Lanes timed on this host's CPU run one at a time, first; the other lanes then run together."""
-    alone = [d for d in devices if registry.driver(d.kind).times_on_host]
-    together = [d for d in devices if not registry.driver(d.kind).times_on_host]
-    return [[d] for d in alone] + ([together] if together else [])
-
-
-def _lane(dev: DeviceConfig, meter_binding: MeterBinding | None, energy: EnergyConfig, cells: list[Cell],
-          inputs: dict[str, CellInputs], timing: Timing, events: queue.Queue, stop: threading.Event,
-          fail_fast: bool) -> None:
-    try:
-        with ExitStack() as resources:
-            try:
-                device = registry.create(dev.name, dev.kind, dev.settings)
-                device.open()
-                resources.callback(device.close)
-                plan = _open_meter(meter_binding, energy, resources)
-            except Exception as exc:  # unusable: every cell fails with the reason, none goes missing
-                log.error("device %s could not be prepared: %s", dev.name, exc)
-                for cell in cells:
-                    if stop.is_set():
-                        break
-                    row = _failed_row(cell, inputs, timing, f"device did not open: {exc}")
-                    events.put(("cell", dev.name, (row, threading.Event())))
-                return
-            times_on_host = registry.driver(dev.kind).times_on_host
-            events.put(("snapshot", dev.name, device.info().as_dict()))
-            for cell in cells:
-                if stop.is_set():
-                    break
-                events.put(("started", dev.name, cell.key))
-                row = measure_cell(device, cell, inputs[cell.variant.sha256], timing, plan)
-                committed = threading.Event()
-                events.put(("cell", dev.name, (row, committed)))
-                if times_on_host:
-                    # The writer's commit is Python holding the GIL; overlapping the next timed loop,
-                    # it would delay every invoke() that returns meanwhile.
-                    committed.wait()
-                if fail_fast and row["status"] != "ok":
-                    stop.set()  # here, not in the writer: a fast lane would outrun the writer's reaction
-    except Exception:
-        log.exception("lane %s stopped", dev.name)
-    finally:
-        events.put(("done", dev.name, None))
-
-
-def _open_meter(binding: MeterBinding | None, energy: EnergyConfig, resources: ExitStack) -> EnergyPlan | None:
-    if binding is None:
-        return None
-    meter = create_meter(binding)
-    meter.open()
-    resources.callback(meter.close)
-    return EnergyPlan(meter=meter, marker_input=binding.marker_input, windows=energy.windows,
-                      min_window_s=energy.min_window_s, idle_s=energy.idle_s)
-
-
-def _failed_row(cell: Cell, inputs: dict[str, CellInputs], timing: Timing, error: str) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "cell_key": cell.key, "device_name": cell.device, "variant_sha256": cell.variant.sha256,
-        "variant_name": cell.variant.name, "repeat": cell.repeat, "status": "failed", "error": error,
-        "started_at": now, "finished_at": now, "warmup": timing.warmup, "estimated": False,
-        "model_bytes": len(inputs[cell.variant.sha256].model.data),
-    }
+    alone = [lane for lane in lanes if lane.times_on_host]
+    together = [lane for lane in lanes if not lane.times_on_host]
+    return [[lane] for lane in alone] + ([together] if together else [])
 
 
 @contextmanager
