@@ -80,14 +80,25 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(help="with --resume: measure failed cells again")] = False,
     fail_fast: Annotated[bool, typer.Option(help="stop at the first failed cell")] = False,
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
+    cluster: Annotated[str | None, typer.Option(help="run on the lab's Dask scheduler ADDR (see 'Lab')")] = None,
+    wait: Annotated[float | None, typer.Option(min=0, help="lab: wait up to SECONDS for boards another sweep "
+                                                           "holds (default: refuse)")] = None,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
-    config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
+    base = resolve_config(config_path)
+    on_lab = bool(cluster or base.cluster.address)
+    # On the lab, --device picks among the lab's boards and pools, not this host's bench.toml.
+    config = _apply_overrides(base, model, None if on_lab else device, sparsity, method, repeats,
                               iterations, warmup, store)
     command = shlex.join(["bench", *sys.argv[1:]])
     with RichProgress(err_console) as progress:
-        outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
-                            observer=progress, command=command)
+        if on_lab:
+            from harness.cli_lab import lab_sweep
+
+            outcome = lab_sweep(config, cluster, device, wait, resume, retry_failed, fail_fast, progress, command)
+        else:
+            outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
+                                observer=progress, command=command)
     summary = results.summarize(results.load(outcome.run_id, outcome.store_url))
     console.print(results_table(summary, f"run {outcome.run_id}"))
     console.print(
@@ -190,7 +201,7 @@ def init(
 
 def _mount_optional_commands() -> None:
     """Each command family lives in its own module; the main CLI only mounts them."""
-    from harness import cli_devices, cli_firmware, cli_models, cli_report
+    from harness import cli_devices, cli_firmware, cli_lab, cli_models, cli_report
 
     app.command("report")(cli_report.report_command)
     app.command("compare")(cli_report.compare_command)
@@ -198,6 +209,7 @@ def _mount_optional_commands() -> None:
     app.add_typer(cli_devices.devices_app, name="devices")
     app.add_typer(cli_firmware.firmware_app, name="firmware")
     app.add_typer(cli_models.models_app, name="models")
+    app.add_typer(cli_lab.lab_app, name="lab")
     app.command("prune")(cli_models.prune_command)
 
 

@@ -1,0 +1,254 @@
+"""`DaskExecutor`: the executor seam (harness/executor.py) on a Dask cluster of bench hosts.
+
+Each cell of a lane is one Dask task asking for one unit of its board's (or pool's) resource, so it
+runs on the worker holding the board, one at a time per board, and a pool's cells spread over the
+pool's free boards wherever they are. Results come back to this process, the single store writer, as
+they finish. A lane timed on its host's CPU sends one cell at a time and waits for the commit, as in
+threads.
+
+Faults: when a worker dies, Dask sends its in-flight and queued cells of a *pool* to the pool's other
+boards. A board no live worker holds any more has its unfinished cells failed here with the reason
+(Dask alone would wait for it forever). A lost scheduler ends the run: what was committed stays, the
+rest is resumable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from distributed import Client, Future
+from distributed.client import FutureCancelledError
+
+from harness.cell import Cell, failed_row
+from harness.executor import CellFinished, CellStarted, Lane, LaneDone, LaneEvent, Snapshot
+from harness.lab.inventory import LabBoard, resource_of
+from harness.lab.worker import run_cell
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BoardSnapshot(Snapshot):
+    """A snapshot of the physical board behind a lane (a pool's lane has several)."""
+
+    board: str = ""
+
+
+@dataclass(frozen=True)
+class BoardCellFinished(CellFinished):
+    board: str = ""
+
+
+class ClusterLostError(RuntimeError):
+    pass
+
+
+@dataclass
+class _LaneState:
+    lane: Lane
+    resource: str
+    pending: dict[str, Cell] = field(default_factory=dict)  # future key -> cell
+    queued: list[Cell] = field(default_factory=list)  # not yet submitted (lanes timed on the host)
+    finished: int = 0
+    done: bool = False
+
+
+def _lab_resources(dask_scheduler: Any) -> dict[str, dict[str, float]]:
+    return {addr: dict(ws.resources) for addr, ws in dask_scheduler.workers.items()}
+
+
+class DaskExecutor:
+    """Runs lanes on the lab. `boards` is the inventory the sweep was planned against (for messages
+    naming the worker that held a lost board)."""
+
+    def __init__(self, client: Client, boards: list[LabBoard], *, poll_s: float = 0.5) -> None:
+        self.client = client
+        self.boards = boards
+        self.poll_s = poll_s
+        #: Why the run ended early (scheduler lost), for the CLI to say; None when it did not.
+        self.lost: str | None = None
+        self._done: queue.Queue[Future] = queue.Queue()
+        self._futures: dict[str, Future] = {}
+        self._lanes: dict[str, _LaneState] = {}
+        self._owner: dict[str, _LaneState] = {}  # future key -> lane
+        self._inputs: dict[str, Future] = {}
+        self._snapshotted: set[str] = set()
+        self._token = secrets.token_hex(4)
+        self._counter = itertools.count()
+        self._events: list[LaneEvent] = []
+
+    # --- the seam --------------------------------------------------------------------------------
+    def run(self, phases: list[list[Lane]], stop: threading.Event) -> Iterator[LaneEvent]:
+        for phase in phases:
+            yield from self._run_phase(phase, stop)
+            if self.lost or stop.is_set():
+                return
+
+    def committed(self, event: CellFinished) -> None:
+        state = self._lanes.get(event.device)
+        if state is not None and state.queued and not state.pending:
+            self._submit(state, state.queued.pop(0))
+
+    # --- one phase -------------------------------------------------------------------------------
+    def _run_phase(self, phase: list[Lane], stop: threading.Event) -> Iterator[LaneEvent]:
+        try:
+            present = self._present()
+        except Exception as exc:
+            self._lose(exc)
+            return
+        states = []
+        for lane in phase:
+            state = self._lanes[lane.name] = _LaneState(lane=lane, resource=resource_of(lane.device))
+            states.append(state)
+            if not any(r.get(state.resource, 0) > 0 for r in present.values()):
+                yield from self._fail_lane(state, list(lane.cells), self._absent_reason(lane))
+                continue
+            if lane.times_on_host:
+                state.queued = list(lane.cells[1:])
+                first = lane.cells[:1]
+            else:
+                first = lane.cells
+            for cell in first:
+                self._submit(state, cell)
+            if lane.cells:
+                yield CellStarted(lane.name, lane.cells[0].key)
+        last_check = time.monotonic()
+        while any(not s.done for s in states):
+            yield from self._drain_events()
+            if stop.is_set():
+                self._cancel_all(states)
+                return
+            try:
+                fut = self._done.get(timeout=self.poll_s)
+            except queue.Empty:
+                fut = None
+            if fut is not None:
+                yield from self._finished(fut, stop)
+            for s in states:
+                if not s.done and not s.pending and not s.queued:
+                    s.done = True
+                    yield LaneDone(s.lane.name)
+            if time.monotonic() - last_check >= self.poll_s:
+                last_check = time.monotonic()
+                try:
+                    present = self._present()
+                except Exception as exc:
+                    self._lose(exc)
+                    return
+                for s in states:
+                    if not s.done and not any(r.get(s.resource, 0) > 0 for r in present.values()):
+                        yield from self._fail_lane(s, [*s.pending.values(), *s.queued], self._lost_reason(s.lane))
+
+    def _submit(self, state: _LaneState, cell: Cell) -> None:
+        lane = state.lane
+        sha = cell.variant.sha256
+        if sha not in self._inputs:
+            # Inputs travel once per variant; workers fetch them from each other.
+            self._inputs[sha] = self.client.scatter(lane.inputs[sha], hash=False)
+        index = next(self._counter)
+        fut = self.client.submit(run_cell, lane.name, cell, self._inputs[sha], lane.timing, lane.energy,
+                                 resources={state.resource: 1}, pure=False, priority=-index,
+                                 key=f"bench-cell-{self._token}-{index}")
+        state.pending[fut.key] = cell
+        self._owner[fut.key] = state
+        self._futures[fut.key] = fut
+        fut.add_done_callback(self._done.put)
+
+    def _finished(self, fut: Future, stop: threading.Event) -> Iterator[LaneEvent]:
+        state = self._owner.get(fut.key)
+        if state is None or fut.key not in state.pending:
+            return  # already failed by us (its board's worker left) or cancelled: never committed twice
+        cell = state.pending.pop(fut.key)
+        self._futures.pop(fut.key, None)
+        lane = state.lane
+        try:
+            result = fut.result()
+        except FutureCancelledError:
+            if self._scheduler_gone():
+                self._lose(ConnectionError("the connection to the scheduler closed"))
+            return  # not measured, not committed: a resume measures it
+        except Exception as exc:
+            # The task itself failed: a worker died under it too often (KilledWorker), or bench raised.
+            record = failed_row(cell, lane.inputs[cell.variant.sha256], lane.timing,
+                                f"lab: the cell's task failed: {type(exc).__name__}: {exc}")
+            yield from self._emit(state, CellFinished(lane.name, record), stop)
+            return
+        board = result["board"]
+        if result.get("snapshot") is not None and board not in self._snapshotted:
+            self._snapshotted.add(board)
+            yield BoardSnapshot(lane.name, result["snapshot"], board=board)
+        yield from self._emit(state, BoardCellFinished(lane.name, result["record"], board=board), stop)
+
+    def _emit(self, state: _LaneState, event: CellFinished, stop: threading.Event) -> Iterator[LaneEvent]:
+        state.finished += 1
+        yield event
+        if state.lane.fail_fast and event.record.get("status") != "ok":
+            stop.set()
+        remaining = [*state.pending.values(), *state.queued]
+        if remaining:
+            yield CellStarted(state.lane.name, min(remaining, key=state.lane.cells.index).key)
+
+    def _fail_lane(self, state: _LaneState, cells: list[Cell], reason: str) -> Iterator[LaneEvent]:
+        log.error("lane %s: %s", state.lane.name, reason)
+        for key in list(state.pending):
+            fut = self._futures.pop(key, None)
+            if fut is not None:
+                fut.cancel()
+        state.pending.clear()
+        state.queued.clear()
+        for cell in cells:
+            yield CellFinished(state.lane.name, failed_row(cell, state.lane.inputs[cell.variant.sha256],
+                                                           state.lane.timing, reason))
+        state.done = True
+        yield LaneDone(state.lane.name)
+
+    def _cancel_all(self, states: list[_LaneState]) -> None:
+        for s in states:
+            for key in list(s.pending):
+                fut = self._futures.pop(key, None)
+                if fut is not None:
+                    fut.cancel()
+            s.pending.clear()
+            s.queued.clear()
+
+    def _drain_events(self) -> Iterator[LaneEvent]:
+        while self._events:
+            yield self._events.pop(0)
+
+    # --- the cluster's state ---------------------------------------------------------------------
+    def _present(self) -> dict[str, dict[str, float]]:
+        if self._scheduler_gone():
+            raise ConnectionError(f"client status {self.client.status!r}")
+        return self.client.run_on_scheduler(_lab_resources)
+
+    def _scheduler_gone(self) -> bool:
+        return self.client.status not in ("running", "connecting")
+
+    def _lose(self, exc: Exception) -> None:
+        self.lost = (f"lost the lab's scheduler ({type(exc).__name__}: {exc}); cells committed so far are kept, "
+                     "the rest were not measured")
+        log.error("%s", self.lost)
+
+    def _holders(self, lane: Lane) -> list[LabBoard]:
+        if lane.device.pool == lane.device.name:
+            return [b for b in self.boards if b.device.pool == lane.device.name]
+        return [b for b in self.boards if b.device.name == lane.device.name]
+
+    def _absent_reason(self, lane: Lane) -> str:
+        what = "pool" if lane.device.pool == lane.device.name else "board"
+        return (f"lab: no live worker holds {what} {lane.name!r}; the cell was not measured "
+                "(start the worker that holds it, then resume with --retry-failed)")
+
+    def _lost_reason(self, lane: Lane) -> str:
+        what = "pool" if lane.device.pool == lane.device.name else "board"
+        workers = sorted({f"{b.worker_name} ({b.worker})" for b in self._holders(lane)}) or ["its worker"]
+        return (f"lab: worker {', '.join(workers)} holding {what} {lane.name!r} left the lab mid-sweep (killed, "
+                "crashed or stopped); the cell was not measured (resume with --retry-failed once it is back)")
