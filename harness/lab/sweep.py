@@ -71,10 +71,11 @@ def run_lab_sweep(config: BenchConfig, *, address: str | None = None, devices: l
 
     wait = config.cluster.wait_s if wait_s is None else wait_s
     client = connect(config, address)
+    where = str(client.scheduler.address)
     try:
         boards = lab_boards(client)
         if not boards:
-            raise ConfigError(f"the lab at {client.scheduler.address} holds no boards (no worker has joined).",
+            raise ConfigError(f"the lab at {where} holds no boards (no worker has joined).",
                               hint="Start `bench lab worker --scheduler ADDR -c bench.toml` on the hosts with boards.")
         units = _stored_units(config, resume) if resume is not None else lane_units(boards, devices)
         # Meters live on the workers (their bench.toml binds them to their boards); the client binds none.
@@ -91,6 +92,6 @@ def run_lab_sweep(config: BenchConfig, *, address: str | None = None, devices: l
                         client.run(release_boards, names)
                     except Exception as exc:  # a worker gone mid-release: its boards went with it
                         log.warning("releasing the lab's boards: %s", exc)
-        return LabOutcome(outcome=outcome, lost=executor.lost, address=str(client.scheduler.address))
+        return LabOutcome(outcome=outcome, lost=executor.lost, address=where)
     finally:
         client.close()

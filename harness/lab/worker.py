@@ -32,6 +32,8 @@ from harness.lab.inventory import resources_for
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "bench-boards"
+#: Dask always serves plain HTTP (health, metrics) beside its TLS port: keep it on loopback, any port.
+_HTTP_LOOPBACK = "127.0.0.1:0"
 
 
 @dataclass
@@ -193,7 +195,7 @@ async def _serve_worker(address: str, config: BenchConfig, security: Any, name: 
     # One thread per board: every board of this host can measure at once; resources keep it at one cell each.
     async with Worker(address, name=name, nthreads=max(1, len(config.devices)), resources=worker_resources(config),
                       security=security, plugins=(holder,), memory_limit=0, host=listen_host,
-                      dashboard=False) as worker:
+                      dashboard=False, dashboard_address=_HTTP_LOOPBACK) as worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.close()))
@@ -211,7 +213,8 @@ async def _serve_scheduler(host: str, port: int, security: Any, protocol: str,
                            announce: Callable[[str], None]) -> None:
     from distributed import Scheduler
 
-    async with Scheduler(host=host, port=port, security=security, protocol=protocol, dashboard=False) as sched:
+    async with Scheduler(host=host, port=port, security=security, protocol=protocol, dashboard=False,
+                         dashboard_address=_HTTP_LOOPBACK) as sched:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(sched.close()))

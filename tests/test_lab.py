@@ -1,0 +1,153 @@
+"""The lab, for real: a Dask scheduler and three workers as processes on 127.0.0.1 holding simulated
+(and, when QEMU is here, emulated) boards, a real PostgreSQL server as the store, `bench sweep
+--cluster` as a user runs it, and a worker SIGKILLed mid-sweep."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from devices import qemu
+from harness.models.zoo import EXAMPLE_DIR
+from tests.conftest import run_bench
+from tests.lab_fixtures import Lab
+from tests.test_store_postgres import postgres_url  # noqa: F401  (the fixture: a real server per module)
+
+pytest.importorskip("distributed", reason="Dask distributed missing: scripts/install --test installs it")
+pytestmark = pytest.mark.slow
+
+QEMU_HERE = qemu.unavailable_reason() is None
+
+
+def _sim(name: str, pool: str | None = None, seed: int = 0) -> str:
+    return f'[[devices]]\nname = "{name}"\nkind = "sim"\nseed = {seed}\n' + (f'pool = "{pool}"\n' if pool else "")
+
+
+WORKERS = {
+    "w1": _sim("sim-a") + _sim("m4-1", "m4", seed=1),
+    # The emulated board rides along where QEMU is installed (it is in CI: scripts/install --test).
+    "w2": _sim("m4-2", "m4", seed=2) + ('[[devices]]\nname = "qemu-a"\nkind = "qemu"\n' if QEMU_HERE else ""),
+    "w3": _sim("sim-b") + _sim("m4-3", "m4", seed=3),
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab(tmp_path_factory.mktemp("lab"))
+    try:
+        lab.start_scheduler()
+        for name, boards in WORKERS.items():
+            lab.start_worker(name, boards)
+        lab.wait_for_workers(list(WORKERS))
+        yield lab
+    finally:
+        lab.stop()
+
+
+def _client_config(tmp: Path, store_url: str, address: str, repeats: int = 2) -> Path:
+    path = tmp / "bench.toml"
+    path.write_text(f'[store]\nurl = "{store_url}"\n\n[cluster]\naddress = "{address}"\n\n'
+                    f'[sweep]\nmodels = ["{EXAMPLE_DIR / "manifest.json"}"]\nrepeats = {repeats}\n'
+                    'iterations = 20\nwarmup = 2\naccuracy_samples = 20\n')
+    return path
+
+
+def _cells(store_url: str, run_id: str | None = None) -> list[dict]:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            query = ("SELECT m.run_id, m.cell_key, m.device_name, m.status, m.error, s.name AS board "
+                     "FROM measurements m LEFT JOIN device_snapshots s ON s.id = m.device_snapshot_id")
+            rows = [dict(r) for r in conn.execute(sa.text(query)).mappings()]
+    finally:
+        engine.dispose()
+    return [r for r in rows if run_id is None or r["run_id"] == run_id]
+
+
+def _run_id(stdout: str) -> str:
+    return stdout.split("run ", 1)[1].split()[0] if "run " in stdout else ""
+
+
+def test_a_sweep_across_the_lab_survives_a_killed_worker_and_resumes(lab: Lab, postgres_url: str,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    config = _client_config(tmp_path, postgres_url, lab.address)
+    killed: list[str] = []
+
+    def kill_w3_mid_sweep() -> None:
+        """SIGKILL w3 as soon as its plain board has committed a cell (so it dies with work queued)."""
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed:
+            try:
+                if any(c["device_name"] == "sim-b" for c in _cells(postgres_url)):
+                    lab.kill("w3")
+                    killed.append("w3")
+            except sa.exc.SQLAlchemyError:  # tables not made yet
+                pass
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_w3_mid_sweep, daemon=True)
+    killer.start()
+    first = run_bench("sweep", "-c", str(config), "--no-report", cwd=tmp_path, timeout=600)
+    killer.join(timeout=10)
+    assert killed == ["w3"], first.stdout[-2000:] + first.stderr[-3000:]
+    # sim-b's queued cells failed with the reason, so the sweep reports failed cells (exit 1), not an error.
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    run_id = _run_id(first.stdout.split("\nrun ", 1)[1] if "\nrun " in first.stdout else "")
+    run_id = first.stdout.split("\nrun ", 1)[1].split()[0]
+
+    units = ["sim-a", "m4", "sim-b", *(["qemu-a"] if QEMU_HERE else [])]
+    n_cells = 9 * 2 * len(units)
+    cells = _cells(postgres_url, run_id)
+    assert len(cells) == n_cells and len({c["cell_key"] for c in cells}) == n_cells  # none lost, none twice
+    by_unit = {u: [c for c in cells if c["device_name"] == u] for u in units}
+    sim_b_failed = [c for c in by_unit["sim-b"] if c["status"] == "failed"]
+    assert sim_b_failed and len(sim_b_failed) < 18
+    assert all("worker w3" in c["error"] and "left the lab" in c["error"] for c in sim_b_failed)
+    # The pool lost a board, not its cells: they moved to the pool's boards on the living workers.
+    assert all(c["status"] == "ok" for c in by_unit["m4"]), [c["error"] for c in by_unit["m4"]]
+    assert {c["board"] for c in by_unit["m4"]} >= {"m4-1", "m4-2"}
+    assert all(c["status"] == "ok" for u in units if u != "sim-b" for c in by_unit[u])
+
+    # w3 comes back; the run resumes on the lab and measures only what failed.
+    lab.start_worker("w3")
+    lab.wait_for_workers(["w3"])
+    second = run_bench("sweep", "-c", str(config), "--resume", run_id, "--retry-failed", cwd=tmp_path, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    cells = _cells(postgres_url, run_id)
+    assert len(cells) == n_cells and all(c["status"] == "ok" for c in cells)
+    assert f"{n_cells - len(sim_b_failed)} already done" in second.stdout
+
+    # The report puts the pool's board-to-board spread next to its run-to-run spread.
+    report = next((tmp_path / "reports").glob(f"{run_id}*/report.md")).read_text()
+    assert "Board-to-board spread" in report and "m4" in report
+
+
+def test_a_board_held_by_one_sweep_is_refused_to_another_naming_the_holder(lab: Lab, tmp_path: Path) -> None:
+    from distributed import Client
+
+    from harness.lab.reserve import reserve_boards
+
+    config = _client_config(tmp_path, f"sqlite:///{tmp_path / 'b.db'}", lab.address, repeats=1)
+    with Client(lab.address, timeout=60) as client, reserve_boards(client, ["sim-a"], 0, "bench sweep (holder)"):
+        refused = run_bench("sweep", "-c", str(config), "--device", "sim-a", "--no-report", cwd=tmp_path)
+        waited = run_bench("sweep", "-c", str(config), "--device", "sim-a", "--wait", "1", "--no-report",
+                           cwd=tmp_path)
+    for r in (refused, waited):
+        assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "board 'sim-a' is held by another sweep" in r.stderr and "bench sweep (holder)" in r.stderr
+    assert "--wait SECONDS" in refused.stderr and "Waited 1 s" in waited.stderr
+    assert not (tmp_path / "b.db").exists() or not _cells(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def test_lab_boards_lists_each_board_with_its_worker_and_pool(lab: Lab, tmp_path: Path) -> None:
+    r = run_bench("lab", "boards", "--cluster", lab.address, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["board"]: row for row in json.loads(r.stdout)}
+    assert rows["m4-1"]["pool"] == "m4" and rows["m4-1"]["worker"] == "w1"
+    assert rows["sim-a"]["pool"] is None and rows["m4-2"]["worker"] == "w2"
