@@ -83,7 +83,6 @@ class DaskExecutor:
         self._snapshotted: set[str] = set()
         self._token = secrets.token_hex(4)
         self._counter = itertools.count()
-        self._events: list[LaneEvent] = []
 
     # --- the seam --------------------------------------------------------------------------------
     def run(self, phases: list[list[Lane]], stop: threading.Event) -> Iterator[LaneEvent]:
@@ -122,7 +121,6 @@ class DaskExecutor:
                 yield CellStarted(lane.name, lane.cells[0].key)
         last_check = time.monotonic()
         while any(not s.done for s in states):
-            yield from self._drain_events()
             if stop.is_set():
                 self._cancel_all(states)
                 return
@@ -151,8 +149,9 @@ class DaskExecutor:
         lane = state.lane
         sha = cell.variant.sha256
         if sha not in self._inputs:
-            # Inputs travel once per variant; workers fetch them from each other.
-            self._inputs[sha] = self.client.scatter(lane.inputs[sha], hash=False)
+            # Inputs travel once per variant, to every worker: held on one, they would draw all of a
+            # pool's cells to that worker's boards (Dask runs tasks where their data is).
+            self._inputs[sha] = self.client.scatter(lane.inputs[sha], hash=False, broadcast=True)
         index = next(self._counter)
         fut = self.client.submit(run_cell, lane.name, cell, self._inputs[sha], lane.timing, lane.energy,
                                  resources={state.resource: 1}, pure=False, priority=-index,
@@ -218,10 +217,6 @@ class DaskExecutor:
                     fut.cancel()
             s.pending.clear()
             s.queued.clear()
-
-    def _drain_events(self) -> Iterator[LaneEvent]:
-        while self._events:
-            yield self._events.pop(0)
 
     # --- the cluster's state ---------------------------------------------------------------------
     def _present(self) -> dict[str, dict[str, float]]:

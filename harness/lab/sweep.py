@@ -20,7 +20,7 @@ from harness.sweep import SweepObserver, SweepOutcome, run_sweep
 
 log = logging.getLogger(__name__)
 
-#: How long the client waits for the scheduler to answer at the start.
+#: How long the client waits for the scheduler to answer (at the start, and to come back when lost).
 CONNECT_TIMEOUT_S = 20.0
 
 
@@ -63,14 +63,16 @@ def connect(config: BenchConfig, address: str | None, timeout_s: float = CONNECT
 def run_lab_sweep(config: BenchConfig, *, address: str | None = None, devices: list[str] | None = None,
                   wait_s: float | None = None, resume: str | None = None, retry_failed: bool = False,
                   fail_fast: bool = False, observer: SweepObserver | None = None,
-                  stop: threading.Event | None = None, command: str = "") -> LabOutcome:
-    """Run (or resume) a sweep on the lab at `address` (default [cluster] address)."""
+                  stop: threading.Event | None = None, command: str = "",
+                  connect_timeout_s: float = CONNECT_TIMEOUT_S) -> LabOutcome:
+    """Run (or resume) a sweep on the lab at `address` (default [cluster] address). `connect_timeout_s`
+    bounds the first connection and how long a lost scheduler is waited for before the run ends."""
     from harness.lab.executor import DaskExecutor
     from harness.lab.reserve import reserve_boards
     from harness.lab.worker import release_boards
 
     wait = config.cluster.wait_s if wait_s is None else wait_s
-    client = connect(config, address)
+    client = connect(config, address, connect_timeout_s)
     where = str(client.scheduler.address)
     try:
         boards = lab_boards(client)

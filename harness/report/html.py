@@ -7,6 +7,8 @@ import base64
 from html import escape
 from typing import TYPE_CHECKING
 
+from harness.report.board_spread import TITLE as SPREAD_TITLE
+from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, models_table, runs_table
 from harness.report.tables import Table, original_vs_pruned, warnings_table
@@ -55,6 +57,9 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
                      "show. The failed cells and their errors are listed under Warnings.</p>")
     for board, table in original_vs_pruned(data).items():
         parts += [f"<h3>{escape(board)}</h3>", _table(table)]
+    spread = board_spread_table(data)
+    if spread is not None:
+        parts += [f'<h2 id="board-spread">{escape(SPREAD_TITLE)}</h2>', _table(spread)]
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figures: nothing was measured successfully.</p>")

@@ -3,6 +3,8 @@ runs, boards, warnings and the original-vs-pruned table of each board, pointing 
 
 from __future__ import annotations
 
+from harness.report.board_spread import TITLE as SPREAD_TITLE
+from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, runs_table
 from harness.report.tables import Table, original_vs_pruned, warnings_table
@@ -42,4 +44,7 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", "**No cell of these runs finished successfully** — nothing to compare; see Warnings."]
     for board, table in original_vs_pruned(data).items():
         out += ["", f"#### {board}", "", md_table(table)]
+    spread = board_spread_table(data)
+    if spread is not None:
+        out += ["", f"### {SPREAD_TITLE}", "", md_table(spread)]
     return "\n".join(out) + "\n"
