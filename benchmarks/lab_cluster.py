@@ -126,6 +126,7 @@ def commit_rate(tmp: Path, args: argparse.Namespace) -> None:
 
 
 def _writer_rate(url: str, n: int = 500) -> float:
+    from benchcore.record import Measurement
     from harness.store import Store, new_run_id, utcnow
 
     store = Store.open(url)
@@ -134,9 +135,9 @@ def _writer_rate(url: str, n: int = 500) -> float:
     store.upsert_variant({"sha256": "0" * 64, "name": "v", "method": "dense"})
     t0 = time.perf_counter()
     for i in range(n):
-        store.add_measurement({"run_id": run_id, "cell_key": f"c{i}", "device_name": "b", "variant_sha256": "0" * 64,
-                               "variant_name": "v", "repeat": i, "status": "ok", "started_at": utcnow(),
-                               "finished_at": utcnow(), "estimated": False, "latency_ns": [1.0] * 100})
+        record = Measurement(cell_key=f"c{i}", device_name="b", variant_sha256="0" * 64, variant_name="v", repeat=i,
+                             status="ok", started_at=utcnow(), finished_at=utcnow(), latency_ns=(1.0,) * 100)
+        store.add_measurement(record, run_id=run_id)
     rate = n / (time.perf_counter() - t0)
     store.close()
     return rate

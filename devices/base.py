@@ -11,6 +11,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from benchcore.record import OpProfile
+
 #: How a latency figure was obtained; carried into the store and the report.
 #: measured: a clock or cycle counter on the device itself; estimated: a cost model (simulated MCU);
 #: emulated: an emulator's instruction count (QEMU), not real cycles.
@@ -87,6 +89,8 @@ class RunResult:
     outputs: np.ndarray | None = None
     energy_uj: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: Where one inference spends its time, operator by operator, for devices that can tell.
+    op_profile: OpProfile | None = None
 
 
 @runtime_checkable
@@ -105,3 +109,11 @@ class Device(Protocol):
     def run(self, spec: RunSpec) -> RunResult: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LendsMeterResources(Protocol):
+    """A device a power meter reads through (an INA sensor on an SSH board): it lends what the meter
+    needs (e.g. {"reader": RemoteReader}) while open, and closes it in `close()`."""
+
+    def meter_resources(self) -> dict[str, Any]: ...

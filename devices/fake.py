@@ -12,9 +12,9 @@ import time
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import DeviceError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 
 class FakeSettings(DeviceSettings):

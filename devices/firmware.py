@@ -12,11 +12,11 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import BenchError, ConfigError
+from benchcore.errors import BenchError, ConfigError
 
 log = logging.getLogger("bench.firmware")
 
@@ -33,18 +33,27 @@ class FirmwareError(BenchError):
 
 @dataclass(frozen=True)
 class Board:
+    """A board the firmware builds for: which port builds it, and what its flash tools call its chip."""
+
     name: str
-    port: str  # "cortex-m" or "esp32"
-    flash_tool: str | None  # pyocd/esptool, None for an emulator
-    target: str | None = None  # pyocd target name
+    port: str  # a key of PORTS
+    #: pyOCD's target name and probe-rs's chip name (Cortex-M boards on a debug probe).
+    pyocd_target: str | None = None
+    probe_rs_chip: str | None = None
+    #: ESP-IDF's bootloader offset for this chip (0x1000 on the ESP32, 0x0 on the S3 and later).
+    esp_bootloader_offset: str = "0x0"
+    #: An emulator (QEMU): built, never flashed.
+    emulated: bool = False
 
 
-BOARDS: dict[str, Board] = {
-    QEMU_BOARD: Board(QEMU_BOARD, "cortex-m", None),
-    "nucleo-l476rg": Board("nucleo-l476rg", "cortex-m", "pyocd", "stm32l476rg"),
-    "esp32": Board("esp32", "esp32", "esptool"),
-    "esp32s3": Board("esp32s3", "esp32", "esptool"),
-}
+BOARDS: dict[str, Board] = {}
+
+
+def register_board(b: Board) -> None:
+    """Add a board (a plug-in, or a new port's boards); its port must exist."""
+    if b.port not in PORTS:
+        raise ConfigError(f"board {b.name!r} names unknown port {b.port!r}.", hint=f"Ports: {', '.join(PORTS)}.")
+    BOARDS[b.name] = b
 
 
 def board(name: str) -> Board:
@@ -53,10 +62,20 @@ def board(name: str) -> Board:
     return BOARDS[name]
 
 
+@dataclass(frozen=True)
+class Port:
+    """How one firmware port builds and flashes: its tools, and the two steps."""
+
+    name: str
+    tools: tuple[str, ...]
+    install_hint: str
+    build: Callable[[Board, Path, str, int], Path]
+    flash: Callable[[Board, Path | None, str | None], list[str]]
+
+
 def missing_tools(port: str) -> list[str]:
     """The build tools a port needs that are not on PATH."""
-    need = {"cortex-m": ["cmake", "arm-none-eabi-gcc"], "esp32": ["idf.py"]}[port]
-    return [t for t in need if shutil.which(t) is None]
+    return [t for t in PORTS[port].tools if shutil.which(t) is None]
 
 
 def default_build_dir(board_name: str) -> Path:
@@ -88,56 +107,83 @@ def _run(cmd: list[str], step: str, cwd: Path | None = None) -> None:
 def build(board_name: str, build_dir: Path | None = None, *, backend: str = "ref", jobs: int = 2) -> Path:
     """Build the firmware for a board; returns the image (ELF for Cortex-M, the app .bin for ESP32)."""
     b = board(board_name)
+    port = PORTS[b.port]
     missing = missing_tools(b.port)
     if missing:
-        hint = {"cortex-m": "apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi",
-                "esp32": "install ESP-IDF (v5.x) and run its export.sh so idf.py is on PATH"}[b.port]  # fmt: skip
-        raise FirmwareError(f"cannot build for {board_name}: {', '.join(missing)} not found.", hint=hint)
-    out = build_dir or default_build_dir(board_name)
-    if b.port == "esp32":
-        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "set-target", board_name], "idf.py set-target")
-        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "build"], "idf.py build")
-        return out / "bench_fw.bin"
-    with _build_lock(out):
-        if not (out / "CMakeCache.txt").exists():
-            _run(["cmake", "-S", str(CORTEX_M), "-B", str(out), f"-DBOARD={board_name}", f"-DBACKEND={backend}",
-                  "-DCMAKE_BUILD_TYPE=Release"], "cmake configure")  # fmt: skip
-        _run(["cmake", "--build", str(out), "-j", str(jobs)], "cmake build")
-    return out / "bench_fw.elf"
+        raise FirmwareError(f"cannot build for {board_name}: {', '.join(missing)} not found.", hint=port.install_hint)
+    return port.build(b, build_dir or default_build_dir(board_name), backend, jobs)
 
 
 def flash(board_name: str, image: Path | None = None, port: str | None = None) -> list[str]:
     """Flash a built image with the board's tool; returns the command run."""
     b = board(board_name)
-    if b.flash_tool is None:
+    if b.emulated:
         raise ConfigError(f"{board_name} is an emulator: nothing to flash.",
                           hint="Use the `qemu` device kind; it starts QEMU with the image itself.")  # fmt: skip
-    if b.port == "esp32":
-        if shutil.which("idf.py"):
-            cmd = ["idf.py", "-C", str(ESP32), "-B", str(default_build_dir(board_name))]
-            cmd += (["-p", port] if port else []) + ["flash"]
-        elif shutil.which("esptool.py") or shutil.which("esptool"):
-            tool = shutil.which("esptool.py") or "esptool"
-            out = default_build_dir(board_name)
-            # Offsets of ESP-IDF's default layout: bootloader (0x1000 on ESP32, 0x0 on S3), table, app.
-            boot = "0x1000" if board_name == "esp32" else "0x0"
-            cmd = [tool, "--chip", board_name, *(["-p", port] if port else []), "-b", "921600", "write_flash",
-                   boot, str(out / "bootloader" / "bootloader.bin"), "0x8000",
-                   str(out / "partition_table" / "partition-table.bin"), "0x10000", str(image or out / "bench_fw.bin")]
-        else:
-            raise FirmwareError("cannot flash an ESP32: neither idf.py nor esptool is on PATH.",
-                                hint="pip install esptool, or install ESP-IDF.")  # fmt: skip
-    else:
-        tool = shutil.which("pyocd") or shutil.which("probe-rs")
-        if tool is None:
-            raise FirmwareError(f"cannot flash {board_name}: neither pyocd nor probe-rs is on PATH.",
-                                hint="pip install pyocd (ST-LINK/CMSIS-DAP probes), or install probe-rs.")
-        elf = image or default_build_dir(board_name) / "bench_fw.elf"
-        if not elf.exists():
-            raise ConfigError(f"{elf} does not exist.", hint=f"Run `bench firmware build --board {board_name}` first.")
-        if Path(tool).name == "pyocd":
-            cmd = [tool, "flash", "-t", b.target or board_name, *(["-u", port] if port else []), str(elf)]
-        else:
-            cmd = [tool, "download", "--chip", "STM32L476RGTx", str(elf)]
+    cmd = PORTS[b.port].flash(b, image, port)
     _run(cmd, "flash")
     return cmd
+
+
+# --- the ports ------------------------------------------------------------------------------------
+
+def _build_cortex_m(b: Board, out: Path, backend: str, jobs: int) -> Path:
+    with _build_lock(out):
+        if not (out / "CMakeCache.txt").exists():
+            _run(["cmake", "-S", str(CORTEX_M), "-B", str(out), f"-DBOARD={b.name}", f"-DBACKEND={backend}",
+                  "-DCMAKE_BUILD_TYPE=Release"], "cmake configure")  # fmt: skip
+        _run(["cmake", "--build", str(out), "-j", str(jobs)], "cmake build")
+    return out / "bench_fw.elf"
+
+
+def _flash_cortex_m(b: Board, image: Path | None, port: str | None) -> list[str]:
+    tool = shutil.which("pyocd") or shutil.which("probe-rs")
+    if tool is None:
+        raise FirmwareError(f"cannot flash {b.name}: neither pyocd nor probe-rs is on PATH.",
+                            hint="pip install pyocd (ST-LINK/CMSIS-DAP probes), or install probe-rs.")
+    elf = image or default_build_dir(b.name) / "bench_fw.elf"
+    if not elf.exists():
+        raise ConfigError(f"{elf} does not exist.", hint=f"Run `bench firmware build --board {b.name}` first.")
+    if Path(tool).name == "pyocd":
+        return [tool, "flash", "-t", b.pyocd_target or b.name, *(["-u", port] if port else []), str(elf)]
+    if b.probe_rs_chip is None:
+        raise FirmwareError(f"cannot flash {b.name} with probe-rs: the board names no probe-rs chip.",
+                            hint="Install pyocd, or register the board with its probe_rs_chip.")
+    return [tool, "download", "--chip", b.probe_rs_chip, str(elf)]
+
+
+def _build_esp32(b: Board, out: Path, backend: str, jobs: int) -> Path:
+    _run(["idf.py", "-C", str(ESP32), "-B", str(out), "set-target", b.name], "idf.py set-target")
+    _run(["idf.py", "-C", str(ESP32), "-B", str(out), "build"], "idf.py build")
+    return out / "bench_fw.bin"
+
+
+def _flash_esp32(b: Board, image: Path | None, port: str | None) -> list[str]:
+    out = default_build_dir(b.name)
+    if shutil.which("idf.py"):
+        return ["idf.py", "-C", str(ESP32), "-B", str(out), *(["-p", port] if port else []), "flash"]
+    tool = shutil.which("esptool.py") or shutil.which("esptool")
+    if tool is None:
+        raise FirmwareError("cannot flash an ESP32: neither idf.py nor esptool is on PATH.",
+                            hint="pip install esptool, or install ESP-IDF.")  # fmt: skip
+    # ESP-IDF's default layout: bootloader (at the chip's offset), partition table, app.
+    return [tool, "--chip", b.name, *(["-p", port] if port else []), "-b", "921600", "write_flash",
+            b.esp_bootloader_offset, str(out / "bootloader" / "bootloader.bin"), "0x8000",
+            str(out / "partition_table" / "partition-table.bin"), "0x10000", str(image or out / "bench_fw.bin")]
+
+
+PORTS: dict[str, Port] = {
+    "cortex-m": Port("cortex-m", ("cmake", "arm-none-eabi-gcc"),
+                     "apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi",
+                     _build_cortex_m, _flash_cortex_m),
+    "esp32": Port("esp32", ("idf.py",), "install ESP-IDF (v5.x) and run its export.sh so idf.py is on PATH",
+                  _build_esp32, _flash_esp32),
+}
+
+for _board in (
+    Board(QEMU_BOARD, "cortex-m", emulated=True),
+    Board("nucleo-l476rg", "cortex-m", pyocd_target="stm32l476rg", probe_rs_chip="STM32L476RGTx"),
+    Board("esp32", "esp32", esp_bootloader_offset="0x1000"),
+    Board("esp32s3", "esp32"),
+):
+    register_board(_board)

@@ -14,11 +14,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import DeviceError
 from devices import hostinfo
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.local_memory import fresh_process_peak_growth
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 Kernels = Literal["default", "builtin", "reference"]
 

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import DeviceError
 from devices import firmware
 from devices.base import DeviceInfo, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.driver import McuDevice, SerialSettings
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"

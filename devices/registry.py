@@ -6,15 +6,15 @@ bits or QEMU can still run the others. Each driver module exposes `DRIVER`, a `D
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from benchcore.errors import UnknownDeviceKindError
+from benchcore.registry import Registry
 from devices.base import Device
-from harness.errors import UnknownDeviceKindError
 
 
 class DeviceSettings(BaseModel):
@@ -52,28 +52,21 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "qemu": "devices.qemu",
 }
 
-_extra: dict[str, DriverSpec] = {}
+DRIVERS: Registry[DriverSpec] = Registry("DRIVER", BUILTIN_DRIVERS, lambda kind, known: UnknownDeviceKindError(
+    f"unknown device kind {kind!r}.", hint=f"Known kinds: {', '.join(known)}. See README.md, 'Adding a device'."))
 
 
 def register(spec: DriverSpec) -> None:
     """Register a driver from outside the package (a plug-in or a test)."""
-    _extra[spec.kind] = spec
+    DRIVERS.register(spec)
 
 
 def kinds() -> list[str]:
-    return [*BUILTIN_DRIVERS, *(k for k in _extra if k not in BUILTIN_DRIVERS)]
+    return DRIVERS.kinds()
 
 
 def driver(kind: str) -> DriverSpec:
-    if kind in _extra:
-        return _extra[kind]
-    module = BUILTIN_DRIVERS.get(kind)
-    if module is None:
-        raise UnknownDeviceKindError(
-            f"unknown device kind {kind!r}.",
-            hint=f"Known kinds: {', '.join(kinds())}. See README.md, 'Adding a device'.",
-        )
-    return importlib.import_module(module).DRIVER
+    return DRIVERS.get(kind)
 
 
 def create(name: str, kind: str, settings: dict[str, Any]) -> Device:

@@ -21,11 +21,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from benchcore.errors import DeviceError
 from devices.mcu.driver import McuDevice, SerialSettings
 from devices.registry import DeviceSettings, DriverSpec
 from devices.sim_costmodel import PROFILES
 from devices.sim_faults import SimFaults
-from harness.errors import DeviceError
 
 DEFAULT_PROFILE = "cortex-m4@80MHz"
 

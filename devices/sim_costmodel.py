@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import tflite
 
+from benchcore.tflite_model import MAC_RULES, OPERATOR_NAMES, POOLS, operator_name, pool_window_ops
+from benchcore.tflite_model import macs as count_macs
+
 #: builtin operator code -> name, from the schema the `tflite` package ships.
-OP_NAMES: dict[int, str] = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+OP_NAMES = OPERATOR_NAMES  # kept for callers of the old name
 
 CONV = "conv"
 DEPTHWISE = "depthwise"
@@ -156,7 +159,9 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 def model_ops(data: bytes) -> list[OpInfo]:
-    """Ops of the first subgraph with their MACs; raises ValueError on a model it cannot read."""
+    """Ops of the first subgraph with their MACs (benchcore.tflite_model's rules, the ones `bench models
+    inspect` reports) — pooling counts its window reads, and an operator without a rule its constant
+    matrices once per step; raises ValueError on a model it cannot read."""
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ValueError("not a TFLite flatbuffer (no TFL3 identifier)")
     model = tflite.Model.GetRootAs(data, 0)
@@ -172,38 +177,23 @@ def model_ops(data: bytes) -> list[OpInfo]:
             raise ValueError(f"operator {i} names opcode {op.OpcodeIndex()} of {n_codes}")
         oc = model.OperatorCodes(op.OpcodeIndex())
         code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        name = OP_NAMES.get(code, f"BUILTIN_{code}")
-        if name == "CUSTOM" and oc.CustomCode():
-            name = oc.CustomCode().decode("utf-8", "replace")
+        name = operator_name(model, op)
         ins = [op.Inputs(k) for k in range(op.InputsLength())]
         outs = [op.Outputs(k) for k in range(op.OutputsLength())]
         if any(t >= n_tensors for t in ins + outs):
             raise ValueError(f"operator {i} names a tensor beyond {n_tensors}")
         out_shape = _shape(graph, outs[0]) if outs else ()
-        elements = _size(out_shape)
-        ops.append(OpInfo(i, code, name, _macs(name, graph, model, ins, out_shape, op), elements))
+        ops.append(OpInfo(i, code, name, _work(name, graph, model, ins, out_shape, op), _size(out_shape)))
     return ops
 
 
-def _macs(name: str, graph, model, ins: list[int], out_shape: tuple[int, ...], op) -> int:
-    out = _size(out_shape)
-    if name in ("CONV_2D", "TRANSPOSE_CONV") and len(ins) > 1:
-        w = _shape(graph, ins[1])  # [out_c, kh, kw, in_c]
-        return out * _size(w[1:]) if len(w) == 4 else 0
-    if name == "DEPTHWISE_CONV_2D" and len(ins) > 1:
-        w = _shape(graph, ins[1])  # [1, kh, kw, out_c]
-        return out * w[1] * w[2] if len(w) == 4 else 0
-    if name == "FULLY_CONNECTED" and len(ins) > 1:
-        w = _shape(graph, ins[1])  # [units, in]
-        return out * w[-1] if w else 0
-    if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        opts = tflite.Pool2DOptions()
-        table = op.BuiltinOptions()
-        if table is None:
-            return out
-        opts.Init(table.Bytes, table.Pos)
-        return out * max(1, opts.FilterHeight()) * max(1, opts.FilterWidth())
-    # Recurrent and anything else: every constant matrix is used once per time step and batch row.
+def _work(name: str, graph, model, ins: list[int], out_shape: tuple[int, ...], op) -> int:
+    """What the cost model multiplies by cycles per MAC: MACs where a rule counts them."""
+    if name in MAC_RULES:
+        return count_macs(name, [_shape(graph, t) for t in ins], out_shape)
+    if name in POOLS:
+        return pool_window_ops(op, out_shape)
+    # Anything else: every constant matrix is used once per batch row.
     weights = 0
     for t in ins:
         if t < 0:
@@ -212,11 +202,7 @@ def _macs(name: str, graph, model, ins: list[int], out_shape: tuple[int, ...], o
         buf = graph.Tensors(t).Buffer()
         if len(shape) >= 2 and buf < model.BuffersLength() and model.Buffers(buf).DataLength() > 0:
             weights += _size(shape)
-    steps = 1
-    if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and ins:
-        first = _shape(graph, ins[0])
-        steps = _size(first[:-1]) if len(first) >= 2 else 1
-    return weights * steps
+    return weights
 
 
 def op_class(name: str) -> str:

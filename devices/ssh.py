@@ -16,11 +16,11 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field, model_validator
 
+from benchcore.errors import DeviceError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.registry import DeviceSettings, DriverSpec
 from devices.ssh_connect import Auth, Connection, Target, connect, resolve
 from devices.ssh_session import AgentSession, SessionLost, blob, unblob
-from harness.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class SshDevice:
         self.name = name
         self.settings = settings
         self._conn: Connection | None = None
+        self._meter_reader: Any = None
         self._session: AgentSession | None = None
         self._hello: dict[str, Any] = {}
         self._model: ModelBinary | None = None
@@ -127,7 +128,19 @@ class SshDevice:
             self._conn.close()
             self._conn = None
 
+    def meter_resources(self) -> dict[str, Any]:
+        """What a meter read through this board needs: a reader on its own SSH connection (same
+        settings and host keys), so sampling never disturbs the agent's session. Closed in close()."""
+        from devices.power.remote_ssh import SshReader
+
+        if self._meter_reader is None:
+            self._meter_reader = SshReader.connect(self.name, self.settings)
+        return {"reader": self._meter_reader}
+
     def close(self) -> None:
+        if self._meter_reader is not None:
+            self._meter_reader.close()
+            self._meter_reader = None
         if self._session is not None and self._retired_workdirs:
             # Agents cut off by a dropped connection remove their own directories; make sure.
             for workdir in self._retired_workdirs:

@@ -18,8 +18,8 @@ from typing import Any
 
 import paramiko
 
+from benchcore.errors import DeviceError
 from devices.ssh_hostkeys import DEFAULT_PORT, RecordingRejectPolicy, UnknownHost, describe, host_entry
-from harness.errors import DeviceError
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import paramiko
 
+from benchcore.errors import DeviceError, DeviceTimeoutError
 from devices.agent import ENTRY_POINT, agent_sources
 from devices.ssh_connect import Connection
-from harness.errors import DeviceError, DeviceTimeoutError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import paramiko
 
+from benchcore.errors import DeviceError
 from devices.ssh_connect import Auth, Hop, Target, login
 from devices.ssh_hostkeys import append_known_host, describe, fetch_host_key, fingerprint, host_entry, known_keys
-from harness.errors import DeviceError
 
 Status = Literal["added", "already trusted", "declined"]
 

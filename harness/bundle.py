@@ -16,7 +16,7 @@ import gzip
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from harness.errors import BenchError
-from harness.store import Store, device_snapshots, measurements, variants
+from harness.store import Store, device_snapshots, measurements, op_profiles, variants
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class RunBundle:
     devices: pd.DataFrame
     variants: pd.DataFrame
     source: str
+    #: Per-op profile rows (run_id, cell_key, op_index, op, ticks, unit, time_us, share), when any.
+    ops: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_ids(self) -> list[str]:
@@ -73,10 +75,13 @@ def load_bundle(run_ids: list[str], store_url: str) -> RunBundle:
             shas = sorted(set(cells["variant_sha256"])) if len(cells) else []
             var_rows = pd.DataFrame([_plain(dict(r)) for r in conn.execute(
                 sa.select(variants).where(variants.c.sha256.in_(shas))).mappings()])
+            ops = pd.DataFrame([dict(r) for r in conn.execute(
+                sa.select(op_profiles).where(op_profiles.c.run_id.in_(run_ids))
+                .order_by(op_profiles.c.run_id, op_profiles.c.cell_key, op_profiles.c.op_index)).mappings()])
     finally:
         store.close()
     return RunBundle(runs=run_rows, cells=_join(cells, snaps, var_rows), devices=snaps, variants=var_rows,
-                     source=store_url)
+                     source=store_url, ops=ops)
 
 
 def _read_cells(conn: sa.Connection, run_ids: list[str]) -> pd.DataFrame:
@@ -167,6 +172,7 @@ def write_bundle(bundle: RunBundle, path: Path) -> Path:
         "devices": _records(bundle.devices),
         "variants": _records(bundle.variants),
         "cells": _records(cells),
+        "ops": _records(bundle.ops),
     }
     text = json.dumps(doc, default=_json_default, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +211,8 @@ def read_bundle(path: Path) -> RunBundle:
             cells["details"] = [d if isinstance(d, dict) else {} for d in cells["details"]]
             cells["estimated"] = cells["estimated"].astype(bool)
         return RunBundle(runs=list(doc["runs"]), cells=cells, devices=pd.DataFrame(doc["devices"]),
-                         variants=pd.DataFrame(doc["variants"]), source=str(path))
+                         variants=pd.DataFrame(doc["variants"]), source=str(path),
+                         ops=pd.DataFrame(doc.get("ops") or []))
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"bench export {str(path)!r} is damaged: {exc!r}.", hint=hint) from None
 

@@ -1,24 +1,25 @@
 """One cell of a sweep: a model variant measured once on one device.
 
-`measure_cell` takes an open device and plain, picklable inputs and returns a plain row, so the
-same function can run in a lane thread here or on a worker of a distributed engine.
+`measure_cell` takes an open device and plain, picklable inputs and returns a typed `Measurement`
+(benchcore.record), so the same function can run in a lane thread here or on a worker of a
+distributed engine; the failure paths build the same record.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from benchcore.record import LatencyHistogram, Measurement, OpProfile, ThermalState, utcnow
 from devices.base import Device, ModelBinary, RunSpec
 from devices.power import PowerMeter, device_window, measure_energy
 from harness.errors import BenchError
 from harness.models.variant import ModelVariant
 from harness.stats import summarize_ns
-from harness.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,58 +66,53 @@ class EnergyPlan:
 
 
 def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
-                 energy: EnergyPlan | None = None) -> dict[str, Any]:
+                 energy: EnergyPlan | None = None) -> Measurement:
     """Deploy, run, and measure energy when a meter is attached; a failure at any step becomes a
-    failed row with its reason (keeping whatever was already measured), never an exception."""
-    row: dict[str, Any] = {
-        "cell_key": cell.key,
-        "device_name": cell.device,
-        "variant_sha256": cell.variant.sha256,
-        "variant_name": cell.variant.name,
-        "repeat": cell.repeat,
-        "started_at": utcnow(),
-        "model_bytes": len(inputs.model.data),
-        "warmup": timing.warmup,
-    }
+    failed record with its reason (keeping whatever was already measured), never an exception."""
+    base = Measurement(cell_key=cell.key, device_name=cell.device, variant_sha256=cell.variant.sha256,
+                       variant_name=cell.variant.name, repeat=cell.repeat, status="failed", started_at=utcnow(),
+                       finished_at="", warmup=timing.warmup, metrics={"model_bytes": len(inputs.model.data)})
     spec = RunSpec(warmup=timing.warmup, iterations=timing.iterations, min_seconds=timing.min_seconds,
                    timing_input=inputs.timing_input, samples=inputs.samples)
     try:
         deployment = device.deploy(inputs.model)
         result = device.run(spec)
     except Exception as exc:
-        return _failed(row, cell, exc)
+        return _failed(base, cell, exc)
 
-    summary = summarize_ns(result.latency_ns)
-    row.update(
+    details = {**deployment.details, **result.details}
+    profile = result.op_profile or _profile_from_details(details)
+    record = replace(
+        base,
         status="ok",
         finished_at=utcnow(),
-        latency_ns=[float(x) for x in result.latency_ns],
-        load_time_ms=deployment.load_time_ms,
-        ram_bytes=deployment.ram_bytes,
-        arena_bytes=deployment.arena_bytes,
-        energy_uj=result.energy_uj,
+        latency_ns=tuple(float(x) for x in result.latency_ns),
         estimated=result.source == "estimated",
         latency_source=result.source,
         timing_method=result.timing_method,
-        details={**deployment.details, **result.details} or None,
-        **summary.as_dict(),
+        op_profile=profile,
+        histogram=_histogram(details),
+        thermal=_thermal(details),
+        details=details or None,
+        metrics={**base.metrics, **summarize_ns(result.latency_ns).as_dict(),
+                 "load_time_ms": deployment.load_time_ms, "ram_bytes": deployment.ram_bytes,
+                 "arena_bytes": deployment.arena_bytes, "energy_uj": result.energy_uj,
+                 **_accuracy(result.outputs, inputs)},
     )
-    row.update(_accuracy(result.outputs, inputs))
     if energy is not None:
         try:
             figure = measure_energy(energy.meter, device_window(device, spec, min_window_s=energy.min_window_s),
                                     windows=energy.windows, min_window_s=energy.min_window_s,
                                     marker_input=energy.marker_input, idle_s=energy.idle_s)
         except Exception as exc:
-            return _failed(row, cell, exc, step="energy")
-        row["energy_uj"] = figure.energy_uj
-        row["estimated"] = row["estimated"] or figure.estimated
-        row["details"] = {**(row["details"] or {}), "energy": figure.as_dict()}
-        row["finished_at"] = utcnow()
-    return row
+            return _failed(record, cell, exc, step="energy")
+        record = replace(record.with_metrics(energy_uj=figure.energy_uj),
+                         estimated=record.estimated or figure.estimated,
+                         details={**(record.details or {}), "energy": figure.as_dict()}, finished_at=utcnow())
+    return record
 
 
-def _failed(row: dict[str, Any], cell: Cell, exc: Exception, step: str | None = None) -> dict[str, Any]:
+def _failed(record: Measurement, cell: Cell, exc: Exception, step: str | None = None) -> Measurement:
     if isinstance(exc, BenchError):
         log.warning("cell %s failed: %s", cell.key, exc)
         error = str(exc)
@@ -125,19 +121,49 @@ def _failed(row: dict[str, Any], cell: Cell, exc: Exception, step: str | None = 
         error = f"{type(exc).__name__}: {exc} (unexpected; see the log)"
     if step:
         error = f"{step}: {error}"
-    return {**row, "status": "failed", "error": error, "finished_at": utcnow(),
-            "estimated": bool(row.get("estimated", False))}
+    return record.failed(error, utcnow())
 
 
-def failed_row(cell: Cell, inputs: CellInputs, timing: Timing, error: str) -> dict[str, Any]:
-    """The row of a cell that never ran (its device did not open)."""
+def failed_record(cell: Cell, inputs: CellInputs, timing: Timing, error: str) -> Measurement:
+    """The record of a cell that never ran (its device did not open): built like any other."""
     now = utcnow()
-    return {
-        "cell_key": cell.key, "device_name": cell.device, "variant_sha256": cell.variant.sha256,
-        "variant_name": cell.variant.name, "repeat": cell.repeat, "status": "failed", "error": error,
-        "started_at": now, "finished_at": now, "warmup": timing.warmup, "estimated": False,
-        "model_bytes": len(inputs.model.data),
-    }
+    return Measurement(cell_key=cell.key, device_name=cell.device, variant_sha256=cell.variant.sha256,
+                       variant_name=cell.variant.name, repeat=cell.repeat, status="failed", error=error,
+                       started_at=now, finished_at=now, warmup=timing.warmup,
+                       metrics={"model_bytes": len(inputs.model.data)})
+
+
+#: Cell-details keys under which a driver may hand over a per-op profile as plain entries.
+PROFILE_KEYS = ("op_profile", "profile")
+
+
+def _profile_from_details(details: dict[str, Any]) -> OpProfile | None:
+    """A driver that put its per-op profile in `details` ({index, op, ticks|cycles[, share]} entries)
+    gets it typed here, and it leaves `details`: the profile has its own table."""
+    for key in PROFILE_KEYS:
+        entries = details.get(key)
+        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
+            del details[key]
+            unit = "ticks" if "ticks" in entries[0] else "cycles"
+            clock = details.get("clock_hz")
+            return OpProfile.from_entries(entries, unit=unit, clock_hz=float(clock) if clock else None)
+    return None
+
+
+def _histogram(details: dict[str, Any]) -> LatencyHistogram | None:
+    h = details.get("histogram")
+    if not isinstance(h, dict) or "counts" not in h:
+        return None
+    return LatencyHistogram(base=int(h.get("base") or 0), width=int(h.get("width") or 0),
+                            counts=tuple(int(c) for c in h["counts"]))
+
+
+def _thermal(details: dict[str, Any]) -> ThermalState | None:
+    before, after = details.get("thermal_before"), details.get("thermal_after")
+    if not isinstance(before, dict) and not isinstance(after, dict):
+        return None
+    return ThermalState(before=before if isinstance(before, dict) else {},
+                        after=after if isinstance(after, dict) else {})
 
 
 def _accuracy(outputs: np.ndarray | None, inputs: CellInputs) -> dict[str, Any]:

@@ -10,21 +10,22 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from harness import __version__, results
-from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, resolve_config, with_devices
-from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError
-from harness.example_config import EXAMPLE_CONFIG
-from harness.progress import RichProgress
-from harness.store import Store
-from harness.sweep import run_sweep
-from harness.table import results_table
+from harness import __version__
+from harness.defaults import DEFAULT_CONFIG_NAME
+from harness.errors import EXIT_CELLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError, ConfigError, exit_code_for
+
+if TYPE_CHECKING:
+    from harness.config import BenchConfig
+
+# Commands import what they use when they run (pandas, SQLAlchemy, the drivers): `bench --help`
+# and `bench --version` load only typer and rich.
 
 app = typer.Typer(
     help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
@@ -60,6 +61,8 @@ def _main(
 
 
 def _store_url(config_path: Path | None, store: str | None) -> str:
+    from harness.config import resolve_config
+
     return store or resolve_config(config_path).store.url
 
 
@@ -85,6 +88,12 @@ def sweep(
                                                            "holds (default: refuse)")] = None,
 ) -> None:
     """Measure every model variant on every device and store each cell as it finishes."""
+    from harness import results
+    from harness.config import resolve_config
+    from harness.progress import RichProgress
+    from harness.sweep import run_sweep
+    from harness.table import results_table
+
     base = resolve_config(config_path)
     on_lab = bool(cluster or base.cluster.address)
     # On the lab, --device picks among the lab's boards and pools, not this host's bench.toml.
@@ -129,6 +138,8 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
                      sparsities: list[float] | None, methods: list[str] | None, repeats: int | None,
                      iterations: int | None, warmup: int | None, store: str | None) -> BenchConfig:
     """Flags win over the file; they are validated by the same models as the file's keys."""
+    from harness.config import BenchConfig, with_devices
+
     sweep_update: dict[str, Any] = {}
     if models:
         sweep_update["models"] = [str(Path(m).resolve()) if not m.startswith("example:") else m for m in models]
@@ -150,6 +161,8 @@ def _apply_overrides(config: BenchConfig, models: list[str] | None, devices: lis
 @app.command()
 def runs(config_path: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the runs in the store."""
+    from harness.store import Store
+
     s = Store.open(_store_url(config_path, store), create=False)
     try:
         rows = s.list_runs()
@@ -176,15 +189,47 @@ def show(
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
+    ops: Annotated[bool, typer.Option("--ops", help="show the per-op profile instead: where the time goes")] = False,
 ) -> None:
     """Show a run's results table, rebuilt from the store."""
+    from harness import results
+    from harness.table import results_table
+
     url = _store_url(config_path, store)
     run = run or results.latest_run(url)
+    if ops:
+        _show_ops(run, url, as_json)
+        return
     summary = results.summarize(results.load(run, url))
     if as_json:
         console.print_json(summary.to_json(orient="records"))
         return
     console.print(results_table(summary, f"run {run}"))
+
+
+def _show_ops(run: str, url: str, as_json: bool) -> None:
+    from rich.table import Table
+
+    from harness import results
+
+    frame = results.load_ops(run, url)
+    if as_json:
+        console.print_json(frame.to_json(orient="records"))
+        return
+    if frame.empty:
+        console.print(f"run {run} has no per-op profile: none of its devices could profile "
+                      "(qemu, sim and serial firmware can, with op_profile = true).")
+        return
+    table = Table(title=f"run {run}: time per operator type, one inference", title_justify="left",
+                  header_style="bold")
+    for name, justify in [("device", "left"), ("variant", "left"), ("operator", "left"), ("share", "right"),
+                          ("µs/inf", "right"), ("per inference", "right"), ("repeats", "right")]:
+        table.add_column(name, justify=justify)
+    for r in frame.itertuples(index=False):
+        time_us = "–" if r.time_us != r.time_us else f"{r.time_us:.1f}"
+        table.add_row(r.device_name, r.variant_name, r.op, f"{r.share * 100:.1f}%", time_us,
+                      f"{r.ticks:,.0f} {r.unit}", str(r.repeats))
+    console.print(table)
 
 
 @app.command()
@@ -195,6 +240,8 @@ def init(
     """Write a commented example bench.toml."""
     if path.exists() and not force:
         raise ConfigError(f"{str(path)!r} already exists; nothing written.", hint="Use --force to overwrite it.")
+    from harness.example_config import EXAMPLE_CONFIG
+
     path.write_text(EXAMPLE_CONFIG)
     console.print(f"wrote {path}")
 
@@ -223,7 +270,7 @@ def main() -> None:
     except BenchError as exc:
         err_console.print("[bold red]error:[/] " + escape(exc.message + (f"\n{exc.hint}" if exc.hint else "")),
                           highlight=False)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

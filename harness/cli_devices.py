@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from devices import registry
-from harness.config import DeviceConfig, resolve_config
+if TYPE_CHECKING:
+    from harness.config import DeviceConfig
+
+# The registry and config load pydantic and the drivers: imported when a command runs.
 from harness.errors import EXIT_CELLS_FAILED, BenchError, ConfigError
 
 devices_app = typer.Typer(
@@ -37,6 +39,9 @@ def list_devices(
     """List the configured devices (or the defaults) and, with --probe, what each one is."""
     if ctx.invoked_subcommand is not None:
         return
+    from devices import registry
+    from harness.config import resolve_config
+
     config = resolve_config(config_path)
     listing = []
     for dev in config.devices:
@@ -62,6 +67,8 @@ def list_devices(
 
 
 def probe_device(dev: DeviceConfig) -> dict[str, Any]:
+    from devices import registry
+
     device = registry.create(dev.name, dev.kind, dev.settings)
     try:
         device.open()
@@ -79,7 +86,9 @@ def trust_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="trust without asking (check the fingerprint!)")] = False,
 ) -> None:
     """Fetch an SSH board's host key, show its SHA256 fingerprint and add it to known_hosts when confirmed."""
+    from devices import registry
     from devices.ssh_trust import trust
+    from harness.config import resolve_config
 
     config = resolve_config(config_path)
     dev = next((d for d in config.devices if d.name == name), None)

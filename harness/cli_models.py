@@ -13,17 +13,20 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.defaults import KERNELS
 from harness.errors import ConfigError
-from harness.models.evaluate import KERNELS, evaluate
-from harness.models.inspect import ModelReport, inspect_model
-from harness.models.prune_tflite import prune_family
-from harness.models.variant import ModelVariant, write_manifest
+
+if TYPE_CHECKING:
+    from harness.models.inspect import ModelReport
+    from harness.models.variant import ModelVariant
+
+# The model code loads numpy, tflite and LiteRT: each command imports what it uses when it runs.
 
 models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
@@ -32,7 +35,7 @@ models_app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 # engine -> fn(src, out_dir, methods, sparsities, scope, *, command, dataset) -> variants (manifest written).
-PruneEngine = Callable[..., list[ModelVariant]]
+PruneEngine = Callable[..., "list[ModelVariant]"]
 
 
 def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: Sequence[float], scope: str,
@@ -54,12 +57,20 @@ def _keras_engine(src: Path, out_dir: Path, methods: Sequence[str], sparsities: 
     variants = [v for method in methods
                 for v in prune_keras(src, dataset, out_dir, method=method, sparsities=sparsities, command=command,
                                      **({"epochs": epochs} if epochs is not None else {}))]
+    from harness.models.variant import write_manifest
+
     rel = os.path.relpath(Path(dataset).resolve(), Path(out_dir).resolve())
     write_manifest(Path(out_dir) / "manifest.json", variants, dataset=rel)
     return variants
 
 
-PRUNE_ENGINES: dict[str, PruneEngine] = {"tflite": prune_family, "keras": _keras_engine}
+def _tflite_engine(*args: Any, **kwargs: Any) -> list[ModelVariant]:
+    from harness.models.prune_tflite import prune_family
+
+    return prune_family(*args, **kwargs)
+
+
+PRUNE_ENGINES: dict[str, PruneEngine] = {"tflite": _tflite_engine, "keras": _keras_engine}
 FINE_TUNING_ENGINES = ("keras",)
 
 
@@ -70,6 +81,8 @@ def inspect_command(
     no_arena: Annotated[bool, typer.Option("--no-arena", help="skip the TFLM arena search")] = False,
 ) -> None:
     """Operators, tensors, parameters, MACs, zero weights, file/gzip size and the TFLM arena."""
+    from harness.models.inspect import inspect_model
+
     report = inspect_model(file, arena=not no_arena)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
@@ -86,6 +99,8 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Top-1 accuracy (LiteRT) and agreement of TFLM's outputs with LiteRT's."""
+    from harness.models.evaluate import evaluate
+
     report = evaluate(file, data, kernels=kernels, samples=samples)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))

@@ -14,13 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import results
-from harness.bundle import load_bundle, write_bundle
-from harness.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLDS, compare, parse_thresholds, resolve_bundle
-from harness.compare_output import COLUMNS, headline, rows, tests_text, to_markdown, write_junit
-from harness.config import resolve_config
-from harness.report import default_out_dir, make_report, parse_formats
-from harness.report.data import DEFAULT_CV_THRESHOLD
+from benchcore.metrics import default_thresholds
+from harness.defaults import DEFAULT_ALPHA, DEFAULT_CV_THRESHOLD
+
+# Each command imports what it uses when it runs, so `bench --help` stays light.
+DEFAULT_THRESHOLDS = default_thresholds()
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -29,6 +27,8 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="results store URL
 
 
 def _store_url(config_path: Path | None, store: str | None) -> str:
+    from harness.config import resolve_config
+
     return store or resolve_config(config_path).store.url
 
 
@@ -42,6 +42,9 @@ def report_command(
     store: StoreOpt = None,
 ) -> None:
     """Write a run's report: self-contained HTML with figures, a Markdown summary, the tidy data as CSV."""
+    from harness import results
+    from harness.report import default_out_dir, make_report, parse_formats
+
     url = _store_url(config_path, store)
     wanted = parse_formats(formats or ["html,md,csv"])
     ids = list(runs) if runs else [results.latest_run(url)]
@@ -71,6 +74,9 @@ def compare_command(
     store: StoreOpt = None,
 ) -> None:
     """Compare CURRENT against BASELINE cell by cell; exit 1 on a significant regression past a threshold."""
+    from harness.compare import compare, parse_thresholds, resolve_bundle
+    from harness.compare_output import COLUMNS, headline, rows, tests_text, to_markdown, write_junit
+
     url = _store_url(config_path, store)
     thresholds = parse_thresholds(threshold or [])
     result = compare(resolve_bundle(baseline, url), resolve_bundle(current, url), thresholds, alpha)
@@ -109,6 +115,9 @@ def export_command(
     store: StoreOpt = None,
 ) -> None:
     """Export a run with every latency sample, to keep as a baseline (for example a CI artifact)."""
+    from harness import results
+    from harness.bundle import load_bundle, write_bundle
+
     url = _store_url(config_path, store)
     bundle = load_bundle([run or results.latest_run(url)], url)
     path = write_bundle(bundle, out)

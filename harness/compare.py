@@ -21,14 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from benchcore import metrics as metric_registry
+from benchcore.metrics import Metric
 from harness import results
 from harness.bundle import RunBundle, load_bundle, read_bundle
+from harness.defaults import DEFAULT_ALPHA
 from harness.errors import EXIT_CELLS_FAILED, EXIT_OK, BenchError, ConfigError
 from harness.significance import TEST_NAME, mann_whitney_u
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHA = 0.01
+
 EXACT_TEST = "none: one figure per cell, the threshold decides"
 
 
@@ -36,24 +39,10 @@ class CompareError(BenchError):
     """The two sides cannot be compared (for example: no cell in common)."""
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    what: str
-    unit: str  # display unit of absolute values
-    worse: int  # +1: bigger is worse (latency, memory); -1: smaller is worse (accuracy)
-    units: tuple[str, ...]  # threshold units accepted: "%" relative, "pp" points, "" absolute
-    has_samples: bool = False
-
-
-METRICS: dict[str, Metric] = {
-    "latency": Metric("latency", "median latency", "µs", +1, ("%", ""), has_samples=True),
-    "ram": Metric("ram", "RAM (arena, else peak RAM growth)", "B", +1, ("%", "")),
-    "flash": Metric("flash", "model size", "B", +1, ("%", "")),
-    "energy": Metric("energy", "energy per inference", "µJ", +1, ("%", "")),
-    "accuracy": Metric("accuracy", "top-1 accuracy", "%", -1, ("pp", "%")),
-}
-DEFAULT_THRESHOLDS = ("latency=+5%", "ram=+0", "flash=+0", "energy=+5%", "accuracy=-0.5pp")
+#: The metrics compare can judge, from the one registry (benchcore.metrics): name, unit, direction,
+#: accepted threshold units, default threshold and whether samples allow a rank test.
+METRICS: dict[str, Metric] = metric_registry.comparable()
+DEFAULT_THRESHOLDS = metric_registry.default_thresholds()
 
 _THRESHOLD_RE = re.compile(r"^\s*(?P<metric>[A-Za-z_]+)\s*=\s*(?:(?P<off>off)|(?P<sign>[+-])?\s*"
                            r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>%|pp|us|µs|b|B|uj|µJ|uJ)?)\s*$")
@@ -82,8 +71,8 @@ def parse_threshold(text: str) -> Threshold:
         return Threshold(metric.name, None, "", text.strip())
     unit = match["unit"] or ""
     unit = "" if unit.lower() in ("us", "µs", "b", "uj", "µj") else unit
-    if unit not in metric.units:
-        allowed = " or ".join(f"'{u}'" if u else "an absolute value" for u in metric.units)
+    if unit not in metric.threshold_units:
+        allowed = " or ".join(f"'{u}'" if u else "an absolute value" for u in metric.threshold_units)
         raise ConfigError(f"--threshold {text!r}: {metric.name} takes {allowed}.", hint=hint)
     sign = {"+": 1, "-": -1}.get(match["sign"] or "", metric.worse)
     if sign != metric.worse:
@@ -201,8 +190,8 @@ def compare(baseline: RunBundle, current: RunBundle, thresholds: dict[str, Thres
             if threshold.limit is None:
                 continue
             samples = (base_samples[key], cur_samples[key]) if METRICS[name].has_samples else None
-            result.results.append(_judge(key, METRICS[name], threshold, _value(b, name), _value(c, name),
-                                         samples, alpha))
+            metric = METRICS[name]
+            result.results.append(_judge(key, metric, threshold, metric.value(b), metric.value(c), samples, alpha))
     log.info("compared %d cells: %d regressions, %d improvements", len(common), len(result.regressions),
              len(result.improvements))
     return result
@@ -226,21 +215,6 @@ def _side(bundle: RunBundle) -> tuple[dict[CellKey, dict], dict[CellKey, np.ndar
         samples[CellKey(device, variant, str(sha256))] = np.concatenate(
             [np.asarray(s, dtype=np.float64) for s in group["latency_ns"]])
     return rows, samples
-
-
-def _value(row: dict, metric: str) -> float | None:
-    column = {"latency": "p50_us", "flash": "model_bytes", "energy": "energy_uj", "accuracy": "accuracy"}.get(metric)
-    if metric == "ram":
-        column = "arena_bytes" if _num(row.get("arena_bytes")) is not None else "ram_bytes"
-    return _num(row.get(column)) if column else None
-
-
-def _num(value: object) -> float | None:
-    try:
-        f = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _judge(key: CellKey, metric: Metric, threshold: Threshold, b: float | None, c: float | None,

@@ -17,12 +17,7 @@ SHOWN = ("regression", "failed", "improvement", "not significant")
 def _value(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
-    if metric == "accuracy":
-        return f"{value * 100:.2f}%"
-    if metric in ("ram", "flash"):
-        return f"{value:,.0f} B"
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    return f"{value:.2f} {unit}".strip()
+    return METRICS[metric].format(value) if metric in METRICS else f"{value:.2f}"
 
 
 def _change(r: MetricResult) -> str:

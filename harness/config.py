@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from devices import registry
 from devices.power import MeterBinding, bind_meters
+from harness.defaults import DEFAULT_CONFIG_NAME, DEFAULT_STORE_URL
 from harness.errors import BenchError, ConfigError
 
-DEFAULT_CONFIG_NAME = "bench.toml"
-DEFAULT_STORE_URL = "sqlite:///bench.db"
 #: The model reference that means "the bundled example family".
 EXAMPLE_MODELS = "example:digits"
 

@@ -1,65 +1,48 @@
-"""Error types shared by the harness and the drivers.
+"""The error types (benchcore.errors) and the exit code the CLI gives each kind.
 
-Every error a user can cause carries what went wrong, where (file, key, device, step) and what to do
-next, so the CLI can print it as one paragraph and exit with the documented code.
+README "Exit codes": 0 ok, 1 some cells failed / regression, 2 usage or config error, 130 interrupted.
 """
 
 from __future__ import annotations
+
+from benchcore.errors import (
+    BenchError,
+    ConfigError,
+    DatasetError,
+    DeviceBusyError,
+    DeviceError,
+    DeviceTimeoutError,
+    ModelError,
+    StoreError,
+    UnknownDeviceKindError,
+)
 
 EXIT_OK = 0
 EXIT_CELLS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-
-class BenchError(Exception):
-    """Base of every error bench reports to a user; `exit_code` is what the CLI exits with."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.hint}" if self.hint else self.message
+#: Error kind -> exit code; the most specific class listed wins, anything else is a usage error.
+EXIT_CODES: dict[type[BaseException], int] = {DeviceError: EXIT_CELLS_FAILED}
 
 
-class ConfigError(BenchError):
-    """bench.toml (or a flag standing in for it) is wrong."""
+def exit_code_for(exc: BaseException) -> int:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return EXIT_USAGE
 
 
-class ModelError(BenchError):
-    """A model file or manifest is missing, unreadable or not what it claims to be."""
-
-
-class DatasetError(BenchError):
-    """A labelled dataset (.npz) is missing keys or does not fit the model."""
-
-
-class StoreError(BenchError):
-    """The results store cannot be opened, written or does not hold what was asked for."""
-
-
-class DeviceError(BenchError):
-    """A device failed at a named step; the sweep records it against the cell and goes on."""
-
-    exit_code = EXIT_CELLS_FAILED
-
-    def __init__(self, device: str, step: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"device {device!r}, {step}: {message}", hint=hint)
-        self.device = device
-        self.step = step
-
-
-class DeviceBusyError(DeviceError):
-    """Another process holds the device (for example a serial port locked by a second bench)."""
-
-
-class DeviceTimeoutError(DeviceError):
-    """The device did not answer in time; the message names what was awaited and the bytes seen."""
-
-
-class UnknownDeviceKindError(ConfigError):
-    """A `kind` in bench.toml has no registered driver."""
+__all__ = [
+    "EXIT_CELLS_FAILED", "EXIT_CODES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
+    "BenchError",
+    "ConfigError",
+    "DatasetError",
+    "DeviceBusyError",
+    "DeviceError",
+    "DeviceTimeoutError",
+    "ModelError",
+    "StoreError",
+    "UnknownDeviceKindError",
+    "exit_code_for",
+]

@@ -21,9 +21,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from benchcore.record import Measurement
 from devices import registry
+from devices.base import Device, LendsMeterResources
 from devices.power import MeterBinding, create_meter
-from harness.cell import Cell, CellInputs, EnergyPlan, Timing, failed_row, measure_cell
+from harness.cell import Cell, CellInputs, EnergyPlan, Timing, failed_record, measure_cell
 from harness.config import DeviceConfig, EnergyConfig
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class CellStarted(LaneEvent):
 
 @dataclass(frozen=True)
 class CellFinished(LaneEvent):
-    record: dict[str, Any]
+    record: Measurement
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def run_lane(lane: Lane, channel: LaneChannel) -> None:
                 for cell in lane.cells:
                     if channel.stopping():
                         break
-                    record = failed_row(cell, lane.inputs[cell.variant.sha256], lane.timing,
+                    record = failed_record(cell, lane.inputs[cell.variant.sha256], lane.timing,
                                            f"device did not open: {exc}")
                     channel.emit(CellFinished(lane.name, record))
                 return
@@ -114,7 +116,7 @@ def run_lane(lane: Lane, channel: LaneChannel) -> None:
                     # The writer's commit is Python holding the GIL; overlapping the next timed loop,
                     # it would delay every invoke() that returns meanwhile.
                     channel.wait_committed()
-                if lane.fail_fast and record["status"] != "ok":
+                if lane.fail_fast and record.status != "ok":
                     channel.request_stop()  # here, not in the writer: a fast lane would outrun its reaction
     except Exception:
         log.exception("lane %s stopped", lane.name)
@@ -122,12 +124,12 @@ def run_lane(lane: Lane, channel: LaneChannel) -> None:
         channel.emit(LaneDone(lane.name))
 
 
-def _open_meter(lane: Lane, device: Any, resources: ExitStack) -> EnergyPlan | None:
+def _open_meter(lane: Lane, device: Device, resources: ExitStack) -> EnergyPlan | None:
     if lane.meter is None:
         return None
     # A meter read through its device (an INA sensor on an SSH board) gets what the device lends it.
-    lend = getattr(device, "meter_resources", None)
-    meter = create_meter(lane.meter, resources=lend(resources) if callable(lend) else None)
+    lent = device.meter_resources() if isinstance(device, LendsMeterResources) else None
+    meter = create_meter(lane.meter, resources=lent)
     meter.open()
     resources.callback(meter.close)
     return EnergyPlan(meter=meter, marker_input=lane.meter.marker_input, windows=lane.energy.windows,

@@ -10,17 +10,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchcore import metrics
 from harness.bundle import load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.errors import StoreError
+from harness.stats import summarize_ns
 from harness.store import Store
 
-SUMMARY_COLUMNS = [
-    "run_id", "device_name", "variant_name", "method", "engine", "target_sparsity", "measured_sparsity",
-    "latency_source", "repeats", "failed", "n", "p5_us", "p50_us", "p95_us", "mean_us", "cv", "repeat_spread",
-    "ram_bytes", "arena_bytes", "model_bytes", "gzip_bytes", "accuracy", "accuracy_n", "output_agreement",
-    "energy_uj", "estimated",
-]
+#: Who and what a summary row is about (the variant's columns come from the bundle's join).
+_KEY_COLUMNS = ["run_id", "device_name", "variant_name", "method", "engine", "target_sparsity",
+                "measured_sparsity", "latency_source", "repeats", "failed"]
+#: Variant columns shown beside a metric, by the metric column they follow.
+_VARIANT_AFTER = {"model_bytes": "gzip_bytes"}
+
+
+def _summary_columns() -> list[str]:
+    out = list(_KEY_COLUMNS)
+    for m in metrics.summarized():
+        out.append(m.column)
+        if m.column in _VARIANT_AFTER:
+            out.append(_VARIANT_AFTER[m.column])
+    return [*out, "estimated"]
+
+
+#: The summary's columns: keys, then every pooled metric of the registry (benchcore.metrics).
+SUMMARY_COLUMNS = _summary_columns()
 
 
 def load(run_ids: str | list[str], store_url: str = DEFAULT_STORE_URL) -> pd.DataFrame:
@@ -30,12 +44,14 @@ def load(run_ids: str | list[str], store_url: str = DEFAULT_STORE_URL) -> pd.Dat
 
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """Pool the repeats of each (run, device, variant): percentiles over all their samples, and the
-    spread of the per-repeat medians ((max - min) / median) to show how stable the repeats were."""
+    """Pool the repeats of each (run, device, variant) the way the metric registry says: percentiles
+    over all their samples, medians of per-repeat figures, and the spread of the per-repeat medians
+    ((max - min) / median) to show how stable the repeats were."""
     if cells.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     out = []
     keys = ["run_id", "device_name", "variant_name"]
+    pooled = metrics.summarized()
     for (run_id, device, variant), group in cells.groupby(keys, sort=False):
         ok = group[group["status"] == "ok"]
         first = group.iloc[0]
@@ -46,20 +62,18 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
             "model_bytes": first["model_bytes"], "repeats": len(ok), "failed": int(len(group) - len(ok)),
         }
         if len(ok):
-            samples = np.concatenate([np.asarray(s, dtype=np.float64) for s in ok["latency_ns"]]) / 1e3
-            p5, p50, p95 = np.percentile(samples, [5, 50, 95])
-            mean = float(samples.mean())
-            medians = ok["p50_us"].astype(float)
-            row.update(
-                latency_source=",".join(sorted(set(ok["latency_source"].dropna()))),
-                n=int(samples.size), p5_us=p5, p50_us=p50, p95_us=p95, mean_us=mean,
-                cv=float(samples.std(ddof=1) / mean) if samples.size > 1 and mean else 0.0,
-                repeat_spread=float((medians.max() - medians.min()) / medians.median()) if len(ok) > 1 else 0.0,
-                ram_bytes=_median(ok["ram_bytes"]), arena_bytes=_median(ok["arena_bytes"]),
-                accuracy=_median(ok["accuracy"]), accuracy_n=_median(ok["accuracy_n"]),
-                output_agreement=_median(ok["output_agreement"]), energy_uj=_median(ok["energy_uj"]),
-                estimated=bool(ok["estimated"].any()),
-            )
+            samples = np.concatenate([np.asarray(s, dtype=np.float64) for s in ok["latency_ns"]])
+            from_samples = summarize_ns(samples).as_dict()
+            row["latency_source"] = ",".join(sorted(set(ok["latency_source"].dropna())))
+            for m in pooled:
+                if m.pool == "samples":
+                    row[m.column] = from_samples[m.column]
+                elif m.pool == "spread":
+                    medians = ok["p50_us"].astype(float)
+                    row[m.column] = float((medians.max() - medians.min()) / medians.median()) if len(ok) > 1 else 0.0
+                elif m.column != "model_bytes":  # a property of the file: the first cell's, failed or not
+                    row[m.column] = _median(ok[m.column])
+            row["estimated"] = bool(ok["estimated"].any())
         out.append(row)
     # Devices in name order, variants in the order they were first measured (the plan's order).
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS).sort_values(
@@ -80,3 +94,33 @@ def latest_run(store_url: str = DEFAULT_STORE_URL) -> str:
     if run_id is None:
         raise StoreError(f"store {store_url!r} holds no runs yet.", hint="Run `bench sweep` first.")
     return run_id
+
+
+OP_COLUMNS = ["run_id", "device_name", "variant_name", "op", "share", "time_us", "ticks", "unit", "repeats"]
+
+
+def op_summary(cells: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
+    """Per-op profiles pooled over the repeats of each (run, device, variant), by operator type:
+    the mean over repeats of each type's summed share (and time) of one inference, largest first."""
+    if cells.empty or ops is None or ops.empty:
+        return pd.DataFrame(columns=OP_COLUMNS)
+    keys = cells[["run_id", "cell_key", "device_name", "variant_name"]]
+    frame = ops.merge(keys, on=["run_id", "cell_key"], how="inner")
+    if frame.empty:
+        return pd.DataFrame(columns=OP_COLUMNS)
+    for col in ("share", "time_us", "ticks"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    per_cell = (frame.groupby(["run_id", "device_name", "variant_name", "cell_key", "op", "unit"], sort=False)
+                [["share", "time_us", "ticks"]].sum(min_count=1).reset_index())
+    pooled = (per_cell.groupby(["run_id", "device_name", "variant_name", "op", "unit"], sort=False)
+              .agg(share=("share", "mean"), time_us=("time_us", "mean"), ticks=("ticks", "mean"),
+                   repeats=("cell_key", "nunique")).reset_index())
+    return (pooled.sort_values(["run_id", "device_name", "variant_name", "share"],
+                               ascending=[True, True, True, False], kind="stable", ignore_index=True)
+            [OP_COLUMNS])
+
+
+def load_ops(run_id: str, store_url: str = DEFAULT_STORE_URL) -> pd.DataFrame:
+    """The pooled per-op profile of a run (empty when no device of it could profile)."""
+    bundle = load_bundle([run_id], store_url)
+    return op_summary(bundle.cells, bundle.ops)

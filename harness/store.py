@@ -6,6 +6,7 @@ committed on its own transaction, so whatever stops a sweep, every finished meas
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -17,9 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from benchcore import metrics as metric_registry
+from benchcore.record import Measurement, OpProfile, ThermalState, utcnow
 from harness.errors import StoreError
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "Store", "measurement_row", "measurements", "new_run_id", "op_profiles", "utcnow"]
+
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -81,6 +86,10 @@ variants = sa.Table(
     sa.Column("provenance", sa.JSON, nullable=False),
 )
 
+_SQL_TYPES = {"float": sa.Float, "int": sa.BigInteger}
+
+#: One row per cell. The fixed columns say which cell, when and how; the metric columns come from
+#: the metric registry (benchcore.metrics), so a new metric is a registry entry, not an edit here.
 measurements = sa.Table(
     "measurements",
     metadata,
@@ -96,24 +105,9 @@ measurements = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("started_at", sa.String(32), nullable=False),
     sa.Column("finished_at", sa.String(32), nullable=False),
-    sa.Column("n", sa.Integer),
     sa.Column("warmup", sa.Integer),
     sa.Column("latency_ns", sa.JSON),
-    sa.Column("p5_us", sa.Float),
-    sa.Column("p50_us", sa.Float),
-    sa.Column("p95_us", sa.Float),
-    sa.Column("mean_us", sa.Float),
-    sa.Column("std_us", sa.Float),
-    sa.Column("cv", sa.Float),
-    sa.Column("load_time_ms", sa.Float),
-    sa.Column("ram_bytes", sa.BigInteger),
-    sa.Column("arena_bytes", sa.BigInteger),
-    sa.Column("model_bytes", sa.BigInteger),
-    sa.Column("accuracy", sa.Float),
-    sa.Column("accuracy_n", sa.Integer),
-    sa.Column("output_agreement", sa.Float),
-    sa.Column("output_max_lsb", sa.Integer),
-    sa.Column("energy_uj", sa.Float),
+    *(sa.Column(m.column, _SQL_TYPES[m.sql_type]()) for m in metric_registry.stored()),
     sa.Column("estimated", sa.Boolean, nullable=False, default=False),
     sa.Column("latency_source", sa.String(16)),
     sa.Column("timing_method", sa.String(255)),
@@ -121,12 +115,91 @@ measurements = sa.Table(
     sa.UniqueConstraint("run_id", "cell_key", name="uq_measurement_cell"),
 )
 
+#: The per-op profile of a cell (schema v2): where one inference spends its time, op by op.
+op_profiles = sa.Table(
+    "op_profiles",
+    metadata,
+    sa.Column("run_id", sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("cell_key", sa.String(512), primary_key=True),
+    sa.Column("op_index", sa.Integer, primary_key=True),
+    sa.Column("op", sa.String(64), nullable=False),
+    #: Per inference, in `unit` (cycles, emulated cycles, ticks).
+    sa.Column("ticks", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(32), nullable=False),
+    sa.Column("time_us", sa.Float),
+    sa.Column("share", sa.Float, nullable=False),
+)
+
+
+def _migrate_v1_to_v2(conn: Connection) -> None:
+    """v2 keeps per-op profiles in their own table (v1 left them in each cell's details), and flags
+    cells whose board throttled during the timed window (v1 left that nested in thermal_before/after)."""
+    op_profiles.create(conn)
+    rows = conn.execute(sa.select(measurements.c.id, measurements.c.run_id, measurements.c.cell_key,
+                                  measurements.c.details).where(measurements.c.details.is_not(None))).all()
+    for mid, run_id, cell_key, details in rows:
+        if isinstance(details, str):
+            details = json.loads(details)
+        if not isinstance(details, dict):
+            continue
+        changed = False
+        entries = details.get("op_profile")
+        if isinstance(entries, list) and entries:
+            clock = details.get("clock_hz")
+            profile = OpProfile.from_entries(entries, unit="cycles", clock_hz=float(clock) if clock else None)
+            conn.execute(op_profiles.insert(), _op_rows(run_id, cell_key, profile))
+            del details["op_profile"]
+            changed = True
+        reason = _throttle_reason(details)
+        if reason and not details.get("throttled"):
+            details.update(throttled=True, throttle_reason=reason)
+            changed = True
+        if changed:
+            conn.execute(measurements.update().where(measurements.c.id == mid).values(details=details))
+
+
 #: from_version -> function upgrading a connection's schema to from_version + 1.
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Any] = {1: _migrate_v1_to_v2}
 
 
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _throttle_reason(details: dict[str, Any]) -> str | None:
+    before, after = details.get("thermal_before"), details.get("thermal_after")
+    if not isinstance(before, dict) and not isinstance(after, dict):
+        return None
+    return ThermalState(before=before if isinstance(before, dict) else {},
+                        after=after if isinstance(after, dict) else {}).throttle_reason()
+
+
+def _op_rows(run_id: str, cell_key: str, profile: OpProfile) -> list[dict[str, Any]]:
+    return [{"run_id": run_id, "cell_key": cell_key, "op_index": o.index, "op": o.op, "ticks": o.ticks,
+             "unit": profile.unit, "time_us": o.time_us, "share": o.share} for o in profile.ops]
+
+
+def measurement_row(record: Measurement, run_id: str, device_snapshot_id: int | None) -> dict[str, Any]:
+    """The `measurements` row of a record: fixed fields, one column per stored metric, and the
+    artefacts that have no table of their own folded into `details`."""
+    details = dict(record.details or {})
+    if record.histogram is not None:
+        h = record.histogram
+        details["histogram"] = {"base": h.base, "width": h.width, "counts": list(h.counts)}
+    if record.thermal is not None:
+        details["thermal_before"], details["thermal_after"] = record.thermal.before, record.thermal.after
+        reason = record.thermal.throttle_reason()
+        if reason:  # the report warns on this flag
+            details.update(throttled=True, throttle_reason=reason)
+    row: dict[str, Any] = {
+        "run_id": run_id, "device_snapshot_id": device_snapshot_id, "cell_key": record.cell_key,
+        "device_name": record.device_name, "variant_sha256": record.variant_sha256,
+        "variant_name": record.variant_name, "repeat": record.repeat, "status": record.status,
+        "error": record.error, "started_at": record.started_at, "finished_at": record.finished_at,
+        "warmup": record.warmup, "estimated": bool(record.estimated), "latency_source": record.latency_source,
+        "timing_method": record.timing_method, "details": details or None,
+        "latency_ns": list(record.latency_ns) if record.latency_ns is not None else None,
+    }
+    for m in metric_registry.stored():
+        value = record.metrics.get(m.column)
+        row[m.column] = None if value is None else (int(value) if m.sql_type == "int" else float(value))
+    return row
 
 
 def new_run_id() -> str:
@@ -274,6 +347,10 @@ class Store:
 
     def forget_failed_cells(self, run_id: str) -> int:
         with self._tx() as conn:
+            failed = sa.select(measurements.c.cell_key).where(
+                (measurements.c.run_id == run_id) & (measurements.c.status == "failed"))
+            conn.execute(op_profiles.delete().where((op_profiles.c.run_id == run_id)
+                                                    & op_profiles.c.cell_key.in_(failed)))
             result = conn.execute(measurements.delete().where(
                 (measurements.c.run_id == run_id) & (measurements.c.status == "failed")))
             return result.rowcount
@@ -305,9 +382,26 @@ class Store:
             if exists is None:
                 conn.execute(variants.insert().values(**row))
 
-    def add_measurement(self, row: dict[str, Any]) -> None:
+    def add_measurement(self, record: Measurement, *, run_id: str, device_snapshot_id: int | None = None
+                        ) -> dict[str, Any]:
+        """Commit one cell and its per-op profile in one transaction; returns the row as stored."""
+        row = measurement_row(record, run_id, device_snapshot_id)
         with self._tx() as conn:
             conn.execute(measurements.insert().values(**row))
+            if record.op_profile is not None and record.op_profile.ops:
+                conn.execute(op_profiles.insert(), _op_rows(run_id, record.cell_key, record.op_profile))
+        return row
+
+    def op_profiles(self, run_id: str) -> list[dict[str, Any]]:
+        """Every per-op row of a run, cell by cell in commit order, ops in execution order."""
+        query = (sa.select(op_profiles, measurements.c.device_name, measurements.c.variant_name,
+                           measurements.c.variant_sha256, measurements.c.repeat)
+                 .join(measurements, (measurements.c.run_id == op_profiles.c.run_id)
+                       & (measurements.c.cell_key == op_profiles.c.cell_key))
+                 .where(op_profiles.c.run_id == run_id)
+                 .order_by(measurements.c.id, op_profiles.c.op_index))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def _check_sqlite_path(path: Path, url: str, create: bool) -> None:

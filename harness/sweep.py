@@ -152,9 +152,9 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
             elif isinstance(event, CellStarted):
                 observer.cell_started(event.device, event.cell_key)
             elif isinstance(event, CellFinished):
-                row = {**event.record, "run_id": run_id, "device_snapshot_id": snapshots.get(_board(event))}
-                store.add_measurement(row)
-                if row["status"] == "ok":
+                row = store.add_measurement(event.record, run_id=run_id,
+                                            device_snapshot_id=snapshots.get(_board(event)))
+                if event.record.ok:
                     ok += 1
                 else:
                     failed += 1

@@ -142,3 +142,23 @@ def test_a_bad_model_in_a_fresh_directory_creates_no_store(workdir: Path) -> Non
     result = run_bench("sweep", "--model", "nowhere.tflite", "--device", "fake", cwd=workdir)
     _assert_refused(result, "nowhere.tflite")
     assert not (workdir / "bench.db").exists()
+
+
+def test_help_and_version_load_none_of_the_heavy_libraries() -> None:
+    """`bench --help`/`--version` stay fast by importing only typer and rich (the timing itself is
+    benchmarks/cli_startup.py's job: a busy machine must not fail this test)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['bench', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('harness', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'sqlalchemy', 'numpy', 'pydantic', "
+             "'matplotlib', 'tflite', 'ai_edge_litert', 'paramiko', 'serial'})\n"
+             "print('HEAVY', ','.join(heavy))\n")
+    for flag in ("--version", "--help"):
+        done = subprocess.run([sys.executable, "-c", probe, flag], capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert "HEAVY" in done.stdout, done.stderr
+        assert done.stdout.rsplit("HEAVY", 1)[1].strip() == "", (flag, done.stdout)

@@ -58,13 +58,22 @@ class FakeSysfs:
 
         return run
 
-    def expected_uj(self, n: int = 100) -> float:
-        a, b = sorted(self.intervals, key=lambda ab: ab[1] - ab[0])[len(self.intervals) // 2]
+    def expected_uj(self, n: int = 100, windows: slice = slice(None)) -> float:
+        """What the median window of one measurement (its `windows` of `intervals`) cost per inference."""
+        intervals = self.intervals[windows]
+        a, b = sorted(intervals, key=lambda ab: ab[1] - ab[0])[len(intervals) // 2]
         return BUS_MV / 1e3 * ACTIVE_MA / 1e3 * (b - a) / 1e9 / n * 1e6
 
     def close(self) -> None:
         for fd in self.fds:
             os.close(fd)
+
+
+def assert_within_stated(r, expected: float, rel: float = 1e-2) -> None:
+    """The figure is within the uncertainty the meter states, plus `rel`. The fake's sensor is
+    polled by a real process, so on a busy machine the polls (and the edges between them) spread
+    out; the meter must say so in its uncertainty rather than a test guessing a fixed tolerance."""
+    assert abs(r.energy_uj - expected) <= r.uncertainty_uj + rel * expected, (r.energy_uj, r.uncertainty_uj, expected)
 
 
 @pytest.fixture
@@ -88,7 +97,7 @@ def test_local_hwmon_with_gpio_marker(sysfs: FakeSysfs) -> None:
     finally:
         meter.close()
     assert r.method == "marker"
-    assert r.energy_uj == pytest.approx(sysfs.expected_uj(), rel=1e-2)
+    assert_within_stated(r, sysfs.expected_uj())
     assert r.idle_before_w == pytest.approx(BUS_MV / 1e3 * IDLE_MA / 1e3, rel=1e-3)
     assert not list(sysfs.root.glob("bench-ina-*")), "the sampler's ready/stop files are cleaned up"
 
@@ -101,7 +110,7 @@ def test_local_hwmon_without_marker_uses_host_timestamps(sysfs: FakeSysfs) -> No
     finally:
         meter.close()
     assert r.method == "host timestamps"
-    assert r.energy_uj == pytest.approx(sysfs.expected_uj(), rel=2e-2)
+    assert_within_stated(r, sysfs.expected_uj(), rel=2e-2)
 
 
 def test_no_sensor_names_what_was_found(sysfs: FakeSysfs) -> None:
@@ -141,16 +150,20 @@ def test_over_the_loopback_ssh_device(sysfs: FakeSysfs, sshd) -> None:
         meter.open()
         try:
             r = measure_energy(meter, sysfs.window(), windows=3, min_window_s=0.2, marker_input="gpio17", idle_s=0.2)
+            host_since = len(sysfs.intervals)  # each figure against its own windows
             r_host = measure_energy(meter, sysfs.window(), windows=3, min_window_s=0.2, idle_s=0.2)
         finally:
             meter.close()
     finally:
         reader.close()
-    assert r.method == "marker" and r.energy_uj == pytest.approx(sysfs.expected_uj(), rel=1e-2)
+    assert r.method == "marker"
+    assert_within_stated(r, sysfs.expected_uj(windows=slice(0, host_since)))
     assert r.meter.details["reader"].startswith("ssh pi")
-    # Over SSH the board's clock is aligned by the stop handshake: a looser but still honest figure.
+    # Over SSH the board's clock is aligned by the stop handshake: a looser but still honest figure,
+    # within the uncertainty it states (which widens when a busy machine delays the sampler), plus
+    # the 1 % the marker figure is held to.
     assert r_host.method == "host timestamps"
-    assert r_host.energy_uj == pytest.approx(sysfs.expected_uj(), rel=5e-2)
+    assert_within_stated(r_host, sysfs.expected_uj(windows=slice(host_since, None)))
     assert r_host.uncertainty_uj > r.uncertainty_uj
 
 
@@ -161,3 +174,31 @@ def test_threads_do_not_leak(sysfs: FakeSysfs) -> None:
     meter.start(None)
     meter.close()  # closing while sampling stops the sampler
     assert threading.active_count() <= before
+
+
+def test_a_sweep_reads_an_ina_on_an_ssh_board_through_the_device(sysfs: FakeSysfs, sshd, tmp_path: Path) -> None:
+    """`via = "device"`: the sweep asks the open SSH device for the reader the meter samples through."""
+    from harness import results
+    from harness.config import parse_config
+    from harness.models.zoo import EXAMPLE_DIR
+    from harness.sweep import run_sweep
+
+    meter = {"name": "ina", "kind": "ina2xx", "device": "pi", **settings(sysfs).model_dump(), "via": "device",
+             "startup_timeout_s": 120.0}  # a loaded machine starts the sampler's python slowly
+    doc = {
+        "store": {"url": f"sqlite:///{tmp_path / 'bench.db'}"},
+        "devices": [sshd.device("pi")],
+        "meters": [meter],
+        "sweep": {"models": [str(EXAMPLE_DIR / "digits_dense.tflite")], "repeats": 2, "iterations": 10,
+                  "warmup": 1, "accuracy_samples": 0, "min_seconds": 0.2},
+        # min_seconds above the window: the agent's loop counts raw latencies, the figure excludes timer overhead
+        "energy": {"windows": 2, "min_window_s": 0.1, "idle_s": 0.05},
+    }
+    config = parse_config(doc, "test", tmp_path)
+    outcome = run_sweep(config)
+    assert (outcome.cells_ok, outcome.cells_failed) == (2, 0), outcome
+    cells = results.load(outcome.run_id, config.store.url)
+    for details, energy in zip(cells["details"], cells["energy_uj"], strict=True):
+        assert details["energy"]["method"] == "host timestamps"
+        assert details["energy"]["meter"]["details"]["reader"].startswith("ssh pi")
+        assert energy > 0

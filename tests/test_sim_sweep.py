@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness import results
 from harness.config import BenchConfig, EnergyConfig, StoreConfig, SweepConfig, parse_config, with_devices
 from harness.models.variant import load_manifest
@@ -63,3 +65,28 @@ def test_a_sweep_through_corruption_and_a_reset_leaves_no_cell_missing(tmp_path:
     assert len(ok) + len(failed) == planned
     assert failed["error"].map(bool).all()  # a failed cell says why
     assert len(ok) >= planned - 1  # the single reset is recovered by re-deployment, not lost
+
+
+def test_the_per_op_profile_lands_in_its_table_and_shows_how_pruning_moves_the_operators(tmp_path: Path) -> None:
+    from harness.bundle import load_bundle
+    from harness.report.data import build_report_data
+    from harness.report.tables import op_tables
+    from tests.conftest import run_bench
+
+    outcome, cells = sweep_on_sim(tmp_path, {}, ("channel",), accuracy_samples=0)
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    bundle = load_bundle([outcome.run_id], url)
+    assert set(bundle.ops["cell_key"]) == set(cells["cell_key"])  # every cell profiled, none in details
+    assert not any("op_profile" in d for d in cells["details"])
+    for _, one in bundle.ops.groupby("cell_key"):
+        assert one["share"].sum() == pytest.approx(1.0) and (one["ticks"] > 0).all()
+        assert list(one["op_index"]) == sorted(one["op_index"])
+    ops = results.op_summary(bundle.cells, bundle.ops).set_index(["variant_name", "op"])
+    # half the channels: the convolution's time per inference drops, which the table shows side by side
+    assert ops.loc[("channel-50w", "CONV_2D"), "time_us"] < 0.7 * ops.loc[("dense", "CONV_2D"), "time_us"]
+    table = op_tables(build_report_data(bundle))["m4"]
+    assert table.columns[:2] == ["operator", "dense"] and "channel-50w" in table.columns
+    assert table.rows[0][0] == "CONV_2D"
+    shown = run_bench("show", outcome.run_id, "--ops", "--store", url, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "CONV_2D" in shown.stdout and "channel-50w" in shown.stdout

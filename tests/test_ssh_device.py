@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,42 @@ def test_a_sweep_over_ssh_stores_every_variant_with_its_provenance(sshd: SshServ
     assert cells.set_index("variant_name").loc["dense", "accuracy"] >= 0.8  # outputs came back intact
     assert set(cells["runtime"]) == {"ai-edge-litert"}  # the device snapshot: the board's identity
     assert sshd.remote_leftovers() == []
+
+
+def _board_with_vcgencmd(tmp: Path, throttled: str) -> str:
+    """A python for the board whose PATH has a Raspberry Pi firmware tool answering `throttled`."""
+    bin_dir = tmp / "board-bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "vcgencmd"
+    tool.write_text(f"""#!/bin/sh
+case "$1" in
+  get_throttled) echo "throttled={throttled}" ;;
+  measure_temp) echo "temp=83.5'C" ;;
+  *) exit 1 ;;
+esac
+""")
+    python = bin_dir / "python"
+    python.write_text(f'#!/bin/sh\nPATH="{bin_dir}:$PATH" exec "{sys.executable}" "$@"\n')
+    for f in (tool, python):
+        f.chmod(0o755)
+    return str(python)
+
+
+@pytest.mark.parametrize(("flags", "warned"), [("0x50005", True), ("0x50000", False)])
+def test_a_board_that_throttles_in_the_timed_window_is_warned_about(sshd: SshServer, tmp_path: Path,
+                                                                    flags: str, warned: bool) -> None:
+    from harness.report.data import load_report_data
+
+    # 0x50005: under-voltage and throttling now; 0x50000: only "has happened since boot", before the window
+    config = _config(tmp_path, sshd, [str(DENSE)], python=_board_with_vcgencmd(tmp_path, flags))
+    outcome = run_sweep(config)
+    assert outcome.cells_ok == 1, outcome
+    cells = results.load(outcome.run_id, config.store.url)
+    assert cells["details"][0]["thermal_after"]["throttled"] == flags  # nested, as the agent reports it
+    throttled = [w for w in load_report_data([outcome.run_id], config.store.url).warnings if w.kind == "throttled"]
+    assert len(throttled) == (1 if warned else 0)
+    if warned:
+        assert "0x50005" in throttled[0].message and "83.5" in throttled[0].message
 
 
 # --- host keys: strict by default --------------------------------------------------------------------
@@ -143,14 +180,19 @@ def test_a_dropped_connection_mid_sweep_is_recovered_or_recorded(sshd: SshServer
 
 
 def test_a_step_that_overruns_its_timeout_is_stopped_and_the_next_one_runs(sshd: SshServer) -> None:
-    device = _device(sshd, command_timeout=1.0)
+    # Only the endless run gets the 1 s budget: starting an agent (open, and the restart behind the
+    # second deploy) takes seconds on a busy machine, and must not be what times out here.
+    device = _device(sshd)
     device.open()
     try:
         data = DENSE.read_bytes()
         model = ModelBinary(name="dense", sha256=hashlib.sha256(data).hexdigest(), data=data)
         device.deploy(model)
+        roomy = device.settings
+        device.settings = roomy.model_copy(update={"command_timeout": 1.0})
         with pytest.raises(DeviceTimeoutError, match="no answer from the agent within 1 s"):
             device.run(RunSpec(warmup=0, iterations=10**9))
+        device.settings = roomy
         device.deploy(model)
         assert len(device.run(RunSpec(warmup=0, iterations=5)).latency_ns) == 5
     finally:

@@ -63,3 +63,50 @@ def test_reading_a_missing_store_does_not_create_one(tmp_path: Path) -> None:
 def test_a_url_that_is_not_a_database_url(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         Store.open("bench.db")
+
+
+#: A database written by bench's schema v1 (sweep of the digits model on `sim` and `fake`; the fake's
+#: cells carry thermal state the way the ssh driver writes it, one of them throttled mid-window).
+V1_DUMP = Path(__file__).parent / "data" / "store_v1.sql"
+
+
+def _v1_store(tmp_path: Path) -> str:
+    import sqlite3
+
+    db = tmp_path / "v1.db"
+    con = sqlite3.connect(db)
+    con.executescript(V1_DUMP.read_text())
+    con.close()
+    return f"sqlite:///{db}"
+
+
+def test_a_v1_database_opens_and_migrates_to_v2(tmp_path: Path) -> None:
+    from harness import results
+    from harness.bundle import load_bundle
+    from harness.report.data import build_report_data
+
+    url = _v1_store(tmp_path)
+    assert _version(url) == "1"
+    store = Store.open(url, create=False)
+    run_id = store.latest_run_id()
+    profiles = store.op_profiles(run_id)
+    store.close()
+    assert _version(url) == "2"
+    # v1 kept each serial-protocol cell's per-op profile in its details; v2 has them as rows
+    sim_rows = [r for r in profiles if r["device_name"] == "sim-m4"]
+    assert len(sim_rows) == 16 and {r["op"] for r in sim_rows} >= {"CONV_2D", "FULLY_CONNECTED"}
+    assert {r["repeat"] for r in sim_rows} == {0, 1}
+    for repeat in (0, 1):
+        shares = [r["share"] for r in sim_rows if r["repeat"] == repeat]
+        assert sum(shares) == pytest.approx(1.0)
+    bundle = load_bundle([run_id], url)
+    assert not any("op_profile" in d for d in bundle.cells["details"])
+    # what v1 measured reads back as before
+    summary = results.summarize(bundle.cells).set_index("device_name")
+    assert summary.loc["board-a", "p50_us"] == pytest.approx(250.0, rel=1e-3)
+    assert summary.loc["sim-m4", "repeats"] == 2
+    # the throttled cell is now flagged, so the report's warning fires for it (and only for it)
+    throttled = [w for w in build_report_data(bundle).warnings if w.kind == "throttled"]
+    assert len(throttled) == 1 and "repeat 1" in throttled[0].message and "0x50005" in throttled[0].message
+    Store.open(url, create=False).close()  # migrated once: opening again changes nothing
+    assert _version(url) == "2"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import serial
 
+from benchcore.errors import DeviceError, DeviceTimeoutError
 from devices.mcu import messages as m
 from devices.mcu.errors import (
     ArenaTooSmallError,
@@ -26,7 +27,6 @@ from devices.mcu.errors import (
     VersionMismatchError,
 )
 from devices.mcu.framing import BadFrame, Frame, FrameDecoder, crc32, encode_frame
-from harness.errors import DeviceError, DeviceTimeoutError
 
 TAIL_BYTES = 48
 #: Smallest upload chunk; at 1 % byte errors a 32-byte chunk's frame still arrives intact ~60 % of the time.

@@ -13,19 +13,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-import tflite
 from pydantic import Field
 
+from benchcore.errors import DeviceError
+from benchcore.record import OpProfile
+from benchcore.tflite_model import OPERATOR_NAMES as OP_NAMES
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
 from devices.mcu.errors import DeviceResetError
 from devices.mcu.link import PortLock, open_link
 from devices.registry import DeviceSettings, DriverSpec
-from harness.errors import DeviceError
 
 T = TypeVar("T")
-OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 
 
 class SerialSettings(DeviceSettings):
@@ -203,18 +203,17 @@ class McuDevice:
                           "counts": list(summaries[0].histogram)},
             "link": vars(client.stats).copy(), "resets": self.resets,
         }  # fmt: skip
-        if self.settings.op_profile:
-            details["op_profile"] = self._op_profile(client)
+        latency_source = m.LATENCY_SOURCE.get(source, "measured")
+        profile = self._op_profile(client, clock_hz, latency_source) if self.settings.op_profile else None
         outputs = self._classify(client, spec.samples, inp, out) if spec.samples is not None else None
         energy = None
-        latency_source = m.LATENCY_SOURCE.get(source, "measured")
         if info.active_power_uw and latency_source == "estimated":
             energy = float(np.mean(latency_ns)) * 1e-9 * info.active_power_uw  # µW·s = µJ
             details["energy_method"] = "estimated: mean latency x the profile's nominal active power"
         return RunResult(
             latency_ns=latency_ns, source=latency_source,  # type: ignore[arg-type]
             timing_method=f"device cycle counter ({_cycle_source_name(source)}) per inference / {clock_hz} Hz",
-            outputs=outputs, energy_uj=energy, details=details,
+            outputs=outputs, energy_uj=energy, details=details, op_profile=profile,
         )  # fmt: skip
 
     def _timed(self, client: McuClient, info: m.HelloInfo, spec: RunSpec):
@@ -239,11 +238,14 @@ class McuDevice:
             raise DeviceError(self.name, "run", "the device reports a clock of 0 Hz; cannot convert cycles")
         return cycles, clock_hz, summaries[0].cycle_source, summaries
 
-    def _op_profile(self, client: McuClient) -> list[dict[str, Any]]:
+    def _op_profile(self, client: McuClient, clock_hz: int, latency_source: str) -> OpProfile:
+        """GET_PROFILE after one profiled (untimed) inference: cycles per operator, typed."""
         client.invoke(1, 0, profile=True)
         n, ops = client.get_profile()
-        return [{"op": OP_NAMES.get(op.builtin_code, str(op.builtin_code)), "index": op.op_index,
-                 "cycles": op.cycles_total / max(n, 1)} for op in ops]  # fmt: skip
+        entries = [{"op": OP_NAMES.get(op.builtin_code, str(op.builtin_code)), "index": op.op_index,
+                    "cycles": op.cycles_total / max(n, 1)} for op in ops]  # fmt: skip
+        unit = {"measured": "cycles", "emulated": "emulated cycles"}.get(latency_source, f"{latency_source} cycles")
+        return OpProfile.from_entries(entries, unit=unit, clock_hz=clock_hz, n=max(n, 1))
 
     def _classify(self, client: McuClient, samples: np.ndarray, inp: m.TensorDesc, out: m.TensorDesc) -> np.ndarray:
         rows = []

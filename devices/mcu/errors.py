@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.errors import DeviceError
+from benchcore.errors import DeviceError
 
 
 class ProtocolError(DeviceError):

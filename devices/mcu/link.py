@@ -17,7 +17,7 @@ from pathlib import Path
 
 import serial
 
-from harness.errors import DeviceBusyError, DeviceError
+from benchcore.errors import DeviceBusyError, DeviceError
 
 _URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from benchcore.errors import BenchError, ConfigError
 from devices.power import registry
 from devices.power.base import PowerMeter
-from harness.errors import BenchError, ConfigError
 
 COMMON_KEYS = ("name", "kind", "device", "marker_input")
 

@@ -117,6 +117,13 @@ class _Cumulative:
         return float((eb - ea) / (b - a))
 
 
+def _edge_gaps(t: np.ndarray, rises: np.ndarray, falls: np.ndarray) -> float:
+    """Sum of the sample gaps the marker's edges fall in (seconds)."""
+    edges = np.concatenate([rises, falls])
+    edges = edges[(edges > 0) & (edges < len(t))]
+    return float((t[edges] - t[edges - 1]).sum())
+
+
 def _pulses(trace: Trace, info: WindowInfo, active_high: bool) -> tuple[np.ndarray, np.ndarray]:
     """Rising and falling sample indices of the marker's high pulses; errors name the input and pin."""
     assert trace.marker is not None
@@ -185,6 +192,13 @@ def window_energy(
                              "be found in it.", hint="Wire the device's marker pin to a meter input and name it "
                              "(marker_input), or use a meter that timestamps on the host.")  # fmt: skip
         win_start, win_end = host_x
+        # Within the clock alignment's stated uncertainty an end past the trace is the alignment's
+        # error, not a missing part of the run: clip it (the uncertainty already covers it).
+        slack = trace.host_clock_uncertainty_s
+        if t_first - slack <= win_start < t_first:
+            win_start = t_first
+        if t_last < win_end <= t_last + slack:
+            win_end = t_last
         if win_start < t_first or win_end > t_last:
             raise MeterError(name, "energy", f"the run ({win_start:.3f}..{win_end:.3f} s on the meter's clock) lies "
                              f"outside the trace ({t_first:.3f}..{t_last:.3f} s).",
@@ -217,12 +231,17 @@ def window_energy(
             overhead = 0.0
         p_active = energy_j / active_s
         dp = abs(p_active - (idle or 0.0))
-        notes_unc = overhead * dp + 2 * trace.host_clock_uncertainty_s * dp
+        # The load changes somewhere inside the sample gaps around the window's ends: half of each.
+        edges = np.searchsorted(trace.time, np.array([win_start, win_end]))
+        notes_unc = (overhead + 2 * trace.host_clock_uncertainty_s
+                     + _edge_gaps(trace.time, edges[:1], edges[1:]) / 2) * dp
     else:
         p_active = energy_j / active_s
         dp = abs(p_active - (idle or 0.0))
-        # Each edge is known to within half a sample; an interpolated sample may be off by dp.
-        notes_unc = pulses * step * dp + dropped.dropped * step * dp
+        # Each edge lies between the samples either side of it, so it is known to within half that gap
+        # (a polled meter's gaps vary, and widen when a busy host delays the poller); an interpolated
+        # sample may be off by dp.
+        notes_unc = (_edge_gaps(trace.time, rises, falls) / 2 + dropped.dropped * step) * dp
     n = info.inferences
     dynamic = (p_active - idle) * active_s / n * 1e6 if idle is not None else None
     return WindowEnergy(

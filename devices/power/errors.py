@@ -7,7 +7,7 @@ Each names the meter, the step and what to do next.
 
 from __future__ import annotations
 
-from harness.errors import BenchError, ConfigError, DeviceError
+from benchcore.errors import BenchError, ConfigError, DeviceError
 
 
 class MeterError(DeviceError):

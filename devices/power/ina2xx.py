@@ -32,12 +32,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from benchcore.errors import ConfigError
 from devices.power import ina2xx_sampler
 from devices.power.base import MeterIdentity, Trace
 from devices.power.errors import MeterError, MeterNotFoundError
 from devices.power.registry import MeterSettings, MeterSpec
 from devices.power.remote import LocalReader, RemoteReader
-from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,18 @@ class Ina2xxMeter:
         if getattr(self.reader, "same_clock", False):
             t0, unc = int(ts[0]), 1e-4
         else:
-            # The sampler saw the stop file just after the host's write created it: align that instant to the
-            # middle of the write call (a round trip, no remote shell); half its duration bounds the error.
-            offset = int(stop_ns) - (touch_before + touch_after) // 2
-            t0, unc = int(ts[0]) - offset, (touch_after - touch_before) / 2e9
-            log.debug("%s: board clock offset %.3f ms (stop seen %.3f ms after the write began, write took %.3f ms)",
-                      self.name, offset / 1e6, (int(stop_ns) - touch_before) / 1e6, (touch_after - touch_before) / 1e6)
+            # The stop file appeared, on the host's clock, during the write call (a round trip, no remote
+            # shell); on the board's, between the sampler's last check that missed it (just after the
+            # next-to-last sample) and the check that saw it (just before `stop`). Align the middles; the
+            # two half-widths bound the error. A sampler descheduled on a busy board widens its interval,
+            # so the stated uncertainty grows with the load instead of the figure drifting silently.
+            seen_after = int(ts[-2]) if len(ts) > 1 else int(ts[-1])
+            board_mid = (seen_after + int(stop_ns)) // 2
+            offset = board_mid - (touch_before + touch_after) // 2
+            t0 = int(ts[0]) - offset
+            unc = ((touch_after - touch_before) + (int(stop_ns) - seen_after)) / 2e9
+            log.debug("%s: board clock offset %.3f ms (stop seen within %.3f ms, write took %.3f ms)",
+                      self.name, offset / 1e6, (int(stop_ns) - seen_after) / 1e6, (touch_after - touch_before) / 1e6)
         span = (ts[-1] - ts[0]) / 1e9
         rate = (len(ts) - 1) / span if span > 0 else 1.0
         unc = max(unc, 1.0 / rate)

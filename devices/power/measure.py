@@ -33,12 +33,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchcore.errors import ConfigError
 from devices.base import Device, RunSpec
 from devices.power.base import PowerMeter, WindowInfo, WindowObserver
 from devices.power.dropped import DEFAULT_DROP_POLICY, DropPolicy
 from devices.power.energy import EnergyResult, WindowEnergy, aggregate, window_energy
 from devices.power.errors import MeterError, WindowTooShortError
-from harness.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ without the vendor packages runs the rest), and each exposes `METER`, a `MeterSp
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from benchcore.registry import Registry
 from devices.power.base import PowerMeter
 from devices.power.errors import UnknownMeterKindError
 
@@ -46,28 +46,22 @@ BUILTIN_METERS: dict[str, str] = {
     "sim": "devices.power.sim",
 }
 
-_extra: dict[str, MeterSpec] = {}
+METERS: Registry[MeterSpec] = Registry("METER", BUILTIN_METERS, lambda kind, known: UnknownMeterKindError(
+    f"unknown power meter kind {kind!r}.",
+    hint=f"Known kinds: {', '.join(known)}. See README.md, 'Energy (power meters)'."))
 
 
 def register(spec: MeterSpec) -> None:
     """Register a meter from outside the package (a plug-in or a test)."""
-    _extra[spec.kind] = spec
+    METERS.register(spec)
 
 
 def kinds() -> list[str]:
-    return [*BUILTIN_METERS, *(k for k in _extra if k not in BUILTIN_METERS)]
+    return METERS.kinds()
 
 
 def meter_spec(kind: str) -> MeterSpec:
-    if kind in _extra:
-        return _extra[kind]
-    module = BUILTIN_METERS.get(kind)
-    if module is None:
-        raise UnknownMeterKindError(
-            f"unknown power meter kind {kind!r}.",
-            hint=f"Known kinds: {', '.join(kinds())}. See README.md, 'Energy (power meters)'.",
-        )
-    return importlib.import_module(module).METER
+    return METERS.get(kind)
 
 
 def create(name: str, kind: str, settings: dict[str, Any], *, resources: Mapping[str, Any] | None = None) -> PowerMeter:

@@ -27,7 +27,7 @@ from typing import Any
 from distributed import Client, Future
 from distributed.client import FutureCancelledError
 
-from harness.cell import Cell, failed_row
+from harness.cell import Cell, failed_record
 from harness.executor import CellFinished, CellStarted, Lane, LaneDone, LaneEvent, Snapshot
 from harness.lab.inventory import LabBoard, resource_of
 from harness.lab.worker import run_cell
@@ -176,7 +176,7 @@ class DaskExecutor:
             return  # not measured, not committed: a resume measures it
         except Exception as exc:
             # The task itself failed: a worker died under it too often (KilledWorker), or bench raised.
-            record = failed_row(cell, lane.inputs[cell.variant.sha256], lane.timing,
+            record = failed_record(cell, lane.inputs[cell.variant.sha256], lane.timing,
                                 f"lab: the cell's task failed: {type(exc).__name__}: {exc}")
             yield from self._emit(state, CellFinished(lane.name, record), stop)
             return
@@ -189,7 +189,7 @@ class DaskExecutor:
     def _emit(self, state: _LaneState, event: CellFinished, stop: threading.Event) -> Iterator[LaneEvent]:
         state.finished += 1
         yield event
-        if state.lane.fail_fast and event.record.get("status") != "ok":
+        if state.lane.fail_fast and not event.record.ok:
             stop.set()
         remaining = [*state.pending.values(), *state.queued]
         if remaining:
@@ -204,7 +204,7 @@ class DaskExecutor:
         state.pending.clear()
         state.queued.clear()
         for cell in cells:
-            yield CellFinished(state.lane.name, failed_row(cell, state.lane.inputs[cell.variant.sha256],
+            yield CellFinished(state.lane.name, failed_record(cell, state.lane.inputs[cell.variant.sha256],
                                                            state.lane.timing, reason))
         state.done = True
         yield LaneDone(state.lane.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -24,8 +25,9 @@ from distributed import Worker, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from devices import registry
+from devices.base import LendsMeterResources
 from devices.power import MeterBinding, create_meter
-from harness.cell import Cell, CellInputs, EnergyPlan, Timing, failed_row, measure_cell
+from harness.cell import Cell, CellInputs, EnergyPlan, Timing, failed_record, measure_cell
 from harness.config import BenchConfig, DeviceConfig, EnergyConfig, meter_bindings
 from harness.lab.inventory import resources_for
 
@@ -64,8 +66,9 @@ class _Board:
             device.open()
             stack.callback(device.close)
             if self.meter is not None:
-                lend = getattr(device, "meter_resources", None)
-                meter = create_meter(self.meter, resources=lend(stack) if callable(lend) else None)
+                # A meter read through its device (an INA sensor on an SSH board) gets what the device lends it.
+                lent = device.meter_resources() if isinstance(device, LendsMeterResources) else None
+                meter = create_meter(self.meter, resources=lent)
                 meter.open()
                 stack.callback(meter.close)
                 self.meter_open = meter
@@ -152,13 +155,13 @@ def _holder() -> BoardHolder:
 # --- what the client sends ------------------------------------------------------------------------
 
 def run_cell(unit: str, cell: Cell, inputs: CellInputs, timing: Timing, energy: EnergyConfig) -> dict[str, Any]:
-    """Measure one cell on a board of `unit` held by this worker. Never raises for a board's failure:
-    like a thread lane, a failure is a failed record with its reason."""
+    """Measure one cell on a board of `unit` held by this worker -> {"board", "snapshot", "record"}. Never
+    raises for a board's failure: as in a thread lane, a failure is a failed record with its reason."""
     holder = _holder()
     with holder.lease(unit) as board:
         board.ensure_open(holder.worker_name)
         if board.open_error is not None:
-            record = failed_row(cell, inputs, timing, board.open_error)
+            record = failed_record(cell, inputs, timing, board.open_error)
         else:
             plan = None
             if board.meter_open is not None and board.meter is not None:
@@ -166,7 +169,8 @@ def run_cell(unit: str, cell: Cell, inputs: CellInputs, timing: Timing, energy: 
                                   windows=energy.windows, min_window_s=energy.min_window_s, idle_s=energy.idle_s)
             record = measure_cell(board.device, cell, inputs, timing, plan)
         # The physical board behind a pool's cell: kept with the cell, so board-to-board spread can be read.
-        record["details"] = {**(record.get("details") or {}), "board": board.name, "lab_worker": holder.worker_name}
+        record = dataclasses.replace(record, details={**(record.details or {}), "board": board.name,
+                                                      "lab_worker": holder.worker_name})
         return {"board": board.name, "snapshot": board.info, "record": record}
 
 

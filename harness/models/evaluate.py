@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.defaults import KERNELS
 from harness.errors import ConfigError, DatasetError
 from harness.models.dataset import input_spec, load_dataset
 from harness.models.tflite_file import read_model
@@ -22,7 +23,6 @@ from harness.models.tflite_file import read_model
 log = logging.getLogger(__name__)
 
 Kernels = Literal["reference", "builtin"]
-KERNELS: tuple[str, ...] = ("reference", "builtin")
 # Big enough that TFLM never segfaults in-process (that happens only on tiny arenas); doubled on
 # a clean "failed to allocate" until LIMIT.
 _TFLM_ARENA_FLOOR = 1 << 20

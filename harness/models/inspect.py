@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 import tflite
 
+from benchcore.tflite_model import MAC_RULES, prod
+from benchcore.tflite_model import macs as count_macs
 from harness.models.arena import ArenaReport, probe_arena
 from harness.models.tflite_file import (
     ModelFile,
@@ -156,7 +157,7 @@ def inspect_file(mf: ModelFile, *, arena: bool = True) -> ModelReport:
         outputs=[_tensor_info(model, data, graph0, graph0.Outputs(i)) for i in range(graph0.OutputsLength())],
         params=_count_params(model, data),
         macs=sum(op.macs for op in ops),
-        ops_without_macs=sorted({op.op for op in ops if op.op not in _MAC_RULES}),
+        ops_without_macs=sorted({op.op for op in ops if op.op not in MAC_RULES}),
         weight_elements=weight_elements,
         zero_weights=zero_weights,
     )
@@ -212,7 +213,6 @@ def _op_info(model: tflite.Model, data: bytes, subgraph: int, index: int) -> OpI
             elements += values.size
             zeros += int(zero_mask(values, quantization(graph.Tensors(t))).sum())
     out = tensor_shape(graph.Tensors(op.Outputs(0))) if op.OutputsLength() and op.Outputs(0) >= 0 else ()
-    rule = _MAC_RULES.get(name)
     shapes = [tensor_shape(graph.Tensors(t)) if t >= 0 else () for t in inputs]
     first = weights[0] if weights else None
     return OpInfo(
@@ -224,45 +224,11 @@ def _op_info(model: tflite.Model, data: bytes, subgraph: int, index: int) -> OpI
         weight_tensor=first,
         weight_elements=elements,
         zero_weights=zeros,
-        macs=_safe_macs(rule, shapes, out),
+        macs=count_macs(name, shapes, out),
     )
 
 
-def _prod(shape: tuple[int, ...] | list[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
-
-
-def _safe_macs(rule: Callable | None, inputs: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
-    # A malformed or dynamic (-1) shape gives 0 rather than a negative or nonsense count.
-    if rule is None:
-        return 0
-    try:
-        macs = int(rule(inputs, out))
-    except (IndexError, ValueError):
-        return 0
-    return max(macs, 0)
-
-
-def _lstm_macs(inputs: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
-    # Each of the eight gate matrices is used once per time step and batch row.
-    steps = _prod(inputs[0][:-1])
-    return steps * sum(_prod(inputs[k]) for k in range(1, 9) if inputs[k])
-
-
-_MAC_RULES: dict[str, Callable[[list[tuple[int, ...]], tuple[int, ...]], int]] = {
-    # filter OHWI: each output element sums KH*KW*I products
-    "CONV_2D": lambda i, o: _prod(o) * _prod(i[1][1:]),
-    # filter 1HWC: each output element sums KH*KW products
-    "DEPTHWISE_CONV_2D": lambda i, o: _prod(o) * i[1][1] * i[1][2],
-    # weights [units, in]: each output element sums `in` products
-    "FULLY_CONNECTED": lambda i, o: _prod(o) * i[1][-1],
-    # inputs (output_shape, filter OHWI, input): every input element meets KH*KW*O weights
-    "TRANSPOSE_CONV": lambda i, o: _prod(i[2]) * _prod(i[1][:3]),
-    # feature weights [filters, in] and time weights [filters, memory], per batch row
-    "SVDF": lambda i, o: i[0][0] * (_prod(i[1]) + _prod(i[2])),
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm_macs,
-    "LSTM": _lstm_macs,
-}
+_prod = prod
 
 
 def _count_params(model: tflite.Model, data: bytes) -> int:

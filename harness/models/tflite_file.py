@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tflite
 
+from benchcore.tflite_model import OPERATOR_NAMES, operator_name  # noqa: F401  (shared with the devices)
 from harness.errors import ModelError
 
 FILE_IDENTIFIER = b"TFL3"
@@ -116,9 +117,6 @@ def _walk(model: tflite.Model, size: int) -> None:
 # --- Helpers shared by inspect, prune and evaluate -------------------------------------------------
 # They read tensors the way TFLite does, so every tool agrees on names, dtypes and what "zero" means.
 
-OPERATOR_NAMES: dict[int, str] = {
-    v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)
-}
 TYPE_NAMES: dict[int, str] = {
     v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_") and isinstance(v, int)
 }
@@ -154,14 +152,6 @@ class Quantization:
         view[self.axis] = -1
         zero = self.zero_point if self.zero_point.size == self.scale.size else np.zeros_like(self.scale)
         return self.scale.reshape(view), zero.astype(np.int64).reshape(view)
-
-
-def operator_name(model: tflite.Model, op: tflite.Operator) -> str:
-    code = model.OperatorCodes(op.OpcodeIndex())
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == tflite.BuiltinOperator.CUSTOM:
-        return f"CUSTOM:{(code.CustomCode() or b'?').decode(errors='replace')}"
-    return OPERATOR_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 
 def type_name(tensor: tflite.Tensor) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 from harness import results
 from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
+from harness.defaults import DEFAULT_CV_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ ENGINE_LABEL: dict[str, str] = {"keras": "fine-tuned", "tflite": "post-training"
 #: Cell `details` keys a driver sets when the board throttled during the timed window.
 THROTTLE_KEYS = ("throttled", "thermal_throttling")
 #: Coefficient of variation above which a latency figure gets a warning.
-DEFAULT_CV_THRESHOLD = 0.10
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class ReportData:
     cv_threshold: float = DEFAULT_CV_THRESHOLD
     #: board -> the warm-up counts of its successful cells (for figure captions).
     warmups: dict[str, list[int]] = field(default_factory=dict)
+    #: Per-op profiles pooled by (board, variant, operator type): `results.op_summary` plus `board`.
+    ops: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*results.OP_COLUMNS, "board"]))
 
     @property
     def has_results(self) -> bool:
@@ -97,7 +99,15 @@ def build_report_data(bundle: RunBundle, *, cv_threshold: float = DEFAULT_CV_THR
                       variants=bundle.variants, cells=cells, summary=summary, cv_threshold=cv_threshold)
     data.warnings = collect_warnings(data)
     data.warmups = _warmups(cells)
+    data.ops = _label_ops(results.op_summary(bundle.cells, bundle.ops), summary)
     return data
+
+
+def _label_ops(ops: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
+    ops = ops.copy()
+    ops["board"] = [labels.get((r, d), d) for r, d in zip(ops["run_id"], ops["device_name"], strict=True)]
+    return ops
 
 
 def _warmups(cells: pd.DataFrame) -> dict[str, list[int]]:

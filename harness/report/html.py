@@ -11,7 +11,7 @@ from harness.report.board_spread import TITLE as SPREAD_TITLE
 from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, models_table, runs_table
-from harness.report.tables import Table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, op_tables, original_vs_pruned, warnings_table
 
 if TYPE_CHECKING:  # figures imports matplotlib, which a page without figures need not load
     from harness.report.figures import Figure
@@ -60,6 +60,11 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
     spread = board_spread_table(data)
     if spread is not None:
         parts += [f'<h2 id="board-spread">{escape(SPREAD_TITLE)}</h2>', _table(spread)]
+    operators = op_tables(data)
+    if operators:
+        parts.append('<h2 id="operators">Where the time goes, operator by operator</h2>')
+        for board, table in operators.items():
+            parts += [f"<h3>{escape(board)}</h3>", _table(table)]
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figures: nothing was measured successfully.</p>")

@@ -7,7 +7,7 @@ from harness.report.board_spread import TITLE as SPREAD_TITLE
 from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.provenance import devices_table, runs_table
-from harness.report.tables import Table, original_vs_pruned, warnings_table
+from harness.report.tables import Table, op_tables, original_vs_pruned, warnings_table
 
 #: Warnings listed in full; a CI summary with hundreds of rows helps nobody.
 MAX_WARNINGS = 25
@@ -47,4 +47,9 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
     spread = board_spread_table(data)
     if spread is not None:
         out += ["", f"### {SPREAD_TITLE}", "", md_table(spread)]
+    operators = op_tables(data)
+    if operators:
+        out += ["", "### Where the time goes, operator by operator"]
+        for board, table in operators.items():
+            out += ["", f"#### {board}", "", md_table(table)]
     return "\n".join(out) + "\n"

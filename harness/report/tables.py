@@ -95,6 +95,41 @@ def original_vs_pruned(data: ReportData) -> dict[str, Table]:
     return out
 
 
+def op_tables(data: ReportData, top: int = 5) -> dict[str, Table]:
+    """Per board with a per-op profile: its top operators in the dense model, and the share of one
+    inference each takes in every variant, so a reader sees which operators pruning moved."""
+    out: dict[str, Table] = {}
+    if data.ops.empty:
+        return out
+    order = data.summary.sort_values(["is_reference"], ascending=False, kind="stable")
+    for board in data.boards:
+        ops = data.ops[data.ops["board"] == board]
+        if ops.empty:
+            continue
+        variants = [v for v in dict.fromkeys(order[order["board"] == board]["variant_name"])
+                    if v in set(ops["variant_name"])]
+        reference = variants[0]
+        leading = list(ops[ops["variant_name"] == reference].nlargest(top, "share")["op"])
+        table = Table(["operator", *variants], numeric=set(range(1, len(variants) + 1)))
+        cell = {(r.variant_name, r.op): r for r in ops.itertuples(index=False)}
+        for op in leading:
+            row = [op]
+            for v in variants:
+                r = cell.get((v, op))
+                if r is None:
+                    row.append(MISSING)
+                    continue
+                time = "" if missing(r.time_us) else f" ({num(r.time_us, '.1f')} µs)"
+                row.append(f"{pct(r.share)}{time}")
+            table.rows.append(row)
+        units = ", ".join(sorted(set(ops["unit"].dropna())))
+        table.caption = (f"Share of one inference's time per operator type (time per inference in brackets), "
+                         f"from the device's per-op profile ({units}); top {len(leading)} of {reference}, "
+                         f"the first column, and the same operators in each variant.")
+        out[board] = table
+    return out
+
+
 def warnings_table(data: ReportData, limit: int = 200) -> Table:
     table = Table(["kind", "board", "variant", "what"])
     for w in data.warnings[:limit]:

@@ -1,0 +1,122 @@
+"""The metric registry: every figure a cell measures, described once.
+
+Each entry says what the figure is (name, store column, unit, SQL type), how the repeats of a cell
+pool into one figure, which direction is better, the default regression threshold `compare` applies
+and how it is shown. The store's measurement columns, `results.summarize`, the report's tables and
+`compare`'s metric map all read this table; a new metric is one entry here and its producer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+#: How repeats pool: "samples" — recomputed over every repeat's latency samples (percentiles, mean…);
+#: "median" — median of the per-repeat figures; "spread" — (max - min) / median of the per-repeat
+#: medians; None — kept per cell only, not in the summary.
+Pool = Literal["samples", "median", "spread"] | None
+Better = Literal["lower", "higher"] | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    #: The column holding it: in `measurements` when `stored`, and in `results.summarize`'s frame.
+    column: str
+    unit: str
+    what: str
+    sql_type: Literal["float", "int"] = "float"
+    pool: Pool = "median"
+    better: Better = None
+    #: Default `compare` threshold ("+5%", "+0", "-0.5pp"); None: compared only when asked for.
+    threshold: str | None = None
+    #: Threshold units accepted: "%" relative, "pp" percentage points, "" absolute.
+    threshold_units: tuple[str, ...] = ("%", "")
+    #: A format spec for one value in its unit; "%" shows a 0..1 share as a percentage.
+    fmt: str = ".2f"
+    #: When this column is empty, the figure is read from this one (RAM: the arena, else peak RAM growth).
+    fallback: str | None = None
+    #: Stored as a column of `measurements` (False: derived in the summary, or an alias of another column).
+    stored: bool = True
+    #: Judged with a rank test over samples, not as one figure per cell.
+    has_samples: bool = False
+
+    @property
+    def worse(self) -> int:
+        """+1: bigger is worse; -1: smaller is worse; 0: no direction."""
+        return {"lower": +1, "higher": -1}.get(self.better or "", 0)
+
+    def value(self, row: dict[str, Any]) -> float | None:
+        """This metric's figure in a summary row (falling back when its own column is empty)."""
+        v = as_float(row.get(self.column))
+        if v is None and self.fallback:
+            v = as_float(row.get(self.fallback))
+        return v
+
+    def format(self, value: Any) -> str:
+        v = as_float(value)
+        if v is None:
+            return "–"
+        if self.fmt == "%":
+            return f"{v * 100:.2f}%"
+        return f"{format(v, self.fmt)} {self.unit}".strip()
+
+
+def as_float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+_ENTRIES = (
+    Metric("n", "n", "", "timed inferences", "int", pool="samples", fmt=".0f"),
+    Metric("p5", "p5_us", "µs", "5th-percentile latency", pool="samples", better="lower"),
+    Metric("latency", "p50_us", "µs", "median latency", pool="samples", better="lower", threshold="+5%",
+           has_samples=True),
+    # An alias for comparing memory: the arena where the runtime reports one, else peak RAM growth.
+    Metric("ram", "arena_bytes", "B", "RAM (arena, else peak RAM growth)", "int", pool=None, better="lower",
+           threshold="+0", fmt=",.0f", fallback="ram_bytes", stored=False),
+    Metric("p95", "p95_us", "µs", "95th-percentile latency", pool="samples", better="lower"),
+    Metric("mean", "mean_us", "µs", "mean latency", pool="samples", better="lower"),
+    Metric("std", "std_us", "µs", "latency standard deviation", pool=None),
+    Metric("cv", "cv", "", "coefficient of variation of latency", pool="samples", better="lower"),
+    Metric("repeat_spread", "repeat_spread", "", "(max - min) / median of the repeats' medians", pool="spread",
+           stored=False),
+    Metric("load_time", "load_time_ms", "ms", "model load time", pool=None, better="lower"),
+    Metric("peak_ram", "ram_bytes", "B", "peak RAM growth", "int", better="lower", fmt=",.0f"),
+    Metric("arena", "arena_bytes", "B", "tensor arena", "int", better="lower", fmt=",.0f"),
+    Metric("flash", "model_bytes", "B", "model size", "int", better="lower", threshold="+0", fmt=",.0f"),
+    Metric("accuracy", "accuracy", "%", "top-1 accuracy", better="higher", threshold="-0.5pp",
+           threshold_units=("pp", "%"), fmt="%"),
+    Metric("accuracy_n", "accuracy_n", "", "labelled samples scored", "int", fmt=".0f"),
+    Metric("output_agreement", "output_agreement", "", "share of outputs identical to the TFLM runtime's",
+           better="higher", fmt="%"),
+    Metric("output_max_lsb", "output_max_lsb", "LSB", "largest output difference to the TFLM runtime", "int",
+           pool=None, better="lower", fmt=".0f"),
+    Metric("energy", "energy_uj", "µJ", "energy per inference", better="lower", threshold="+5%"),
+)
+
+#: name -> metric, in the order the summary shows them.
+METRICS: dict[str, Metric] = {m.name: m for m in _ENTRIES}
+
+
+def stored() -> list[Metric]:
+    """The metrics that are columns of `measurements`, in column order."""
+    return [m for m in METRICS.values() if m.stored]
+
+
+def summarized() -> list[Metric]:
+    """The metrics `results.summarize` pools, in its column order."""
+    return [m for m in METRICS.values() if m.pool is not None]
+
+
+def comparable() -> dict[str, Metric]:
+    """The metrics `compare` can judge: every one with a direction."""
+    return {m.name: m for m in METRICS.values() if m.better is not None}
+
+
+def default_thresholds() -> tuple[str, ...]:
+    return tuple(f"{m.name}={m.threshold}" for m in METRICS.values() if m.threshold is not None)
