@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from harness.config import DEFAULT_CONFIG_NAME, BenchConfig, load_config, resolve_config
 from harness.errors import ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # config and sweep load pydantic, pandas and the drivers: imported when a command runs
+    from harness.config import BenchConfig
     from harness.sweep import SweepObserver, SweepOutcome
 
 lab_app = typer.Typer(help="The lab: a Dask scheduler, workers holding each host's boards, sweeps across them.",
@@ -54,6 +54,7 @@ def scheduler_command(
 ) -> None:
     """Run the lab's scheduler (plain `dask scheduler` works too); prints its address once listening."""
     _need_lab_extra()
+    from harness.config import resolve_config
     from harness.lab.security import check_address, security, tls_files
     from harness.lab.worker import serve_scheduler
 
@@ -73,6 +74,7 @@ def worker_command(
 ) -> None:
     """Join the lab with this host's boards (the [[devices]] of bench.toml), each advertised as a resource."""
     _need_lab_extra()
+    from harness.config import DEFAULT_CONFIG_NAME, load_config
     from harness.lab.security import connection
     from harness.lab.worker import serve_worker
 
@@ -92,6 +94,7 @@ def boards_command(
 ) -> None:
     """List the lab's boards: which worker holds each, and its pool."""
     _need_lab_extra()
+    from harness.config import resolve_config
     from harness.lab.sweep import connect, lab_boards
 
     client = connect(resolve_config(config_path), cluster)

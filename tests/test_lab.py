@@ -153,5 +153,105 @@ def test_lab_boards_lists_each_board_with_its_worker_and_pool(lab: Lab, tmp_path
     r = run_bench("lab", "boards", "--cluster", lab.address, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = {row["board"]: row for row in json.loads(r.stdout)}
+    alive = {name: proc.poll() is None for name, proc in lab.workers.items()}
+    assert {"sim-a", "m4-1", "m4-2", "sim-b", "m4-3"} <= set(rows), (rows, alive, lab.log("w2")[-3000:])
     assert rows["m4-1"]["pool"] == "m4" and rows["m4-1"]["worker"] == "w1"
     assert rows["sim-a"]["pool"] is None and rows["m4-2"]["worker"] == "w2"
+
+
+@pytest.mark.skipif(not QEMU_HERE, reason=f"qemu: {qemu.unavailable_reason()}")
+def test_an_emulated_board_measures_on_its_worker(lab: Lab, tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'q.db'}"
+    config = _client_config(tmp_path, store, lab.address, repeats=1)
+    r = run_bench("sweep", "-c", str(config), "--device", "qemu-a", "--model", str(EXAMPLE_DIR / "digits_dense.tflite"),
+                  "--no-report", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    (cell,) = _cells(store)
+    assert cell["status"] == "ok" and cell["board"] == "qemu-a"
+    engine = sa.create_engine(store)
+    with engine.connect() as conn:
+        source = conn.execute(sa.text("SELECT latency_source FROM measurements")).scalar()
+    engine.dispose()
+    assert source == "emulated"
+
+
+def test_a_lost_scheduler_ends_the_run_resumably(tmp_path: Path) -> None:
+    from harness.config import load_config
+    from harness.lab.sweep import run_lab_sweep
+
+    lab = Lab(tmp_path / "lab")
+    (tmp_path / "lab").mkdir()
+    store = f"sqlite:///{tmp_path / 'lost.db'}"
+    try:
+        lab.start_scheduler()
+        lab.start_worker("solo", _sim("solo-sim"))
+        lab.wait_for_workers(["solo"])
+        config = load_config(_client_config(tmp_path, store, lab.address, repeats=1))
+
+        class KillSchedulerAfterFirstCell:
+            def lane_started(self, device: str, cells: int) -> None: ...
+            def cell_started(self, device: str, cell_key: str) -> None: ...
+            def lane_finished(self, device: str) -> None: ...
+
+            def cell_finished(self, device: str, row: dict) -> None:
+                if lab.scheduler is not None and lab.scheduler.poll() is None:
+                    lab.kill("scheduler")
+
+        first = run_lab_sweep(config, observer=KillSchedulerAfterFirstCell(), connect_timeout_s=5)
+        assert first.lost and "lost the lab's scheduler" in first.lost
+        assert first.outcome.status == "interrupted" and 1 <= first.outcome.cells_ok < 9
+        done = first.outcome.cells_ok
+
+        # A new scheduler (and the worker joining it) and the run resumes where it stopped.
+        lab.stop()
+        lab = Lab(tmp_path / "lab", configs=lab.configs)
+        lab.start_scheduler()
+        lab.start_worker("solo")
+        lab.wait_for_workers(["solo"])
+        again = run_lab_sweep(config, address=lab.address, resume=first.outcome.run_id)
+        assert again.lost is None and again.outcome.status == "complete"
+        assert (again.outcome.cells_skipped, again.outcome.cells_ok) == (done, 9 - done)
+        assert len({c["cell_key"] for c in _cells(store)}) == len(_cells(store)) == 9
+    finally:
+        lab.stop()
+
+
+def test_beyond_plain_tcp_the_lab_speaks_mutual_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = run_bench("lab", "certs", str(tmp_path / "certs"), "127.0.0.1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    certs = tmp_path / "certs"
+    tls = (f'[cluster]\ntls_ca_file = "{certs / "ca.pem"}"\ntls_cert_file = "{certs / "127.0.0.1.pem"}"\n'
+           f'tls_key_file = "{certs / "127.0.0.1-key.pem"}"\n')
+    (tmp_path / "lab").mkdir()
+    lab = Lab(tmp_path / "lab", tls=tls)
+    try:
+        address = lab.start_scheduler()
+        assert address.startswith("tls://")
+        lab.start_worker("tls-w", _sim("tls-sim"))
+        from distributed import Security
+
+        lab.wait_for_workers(["tls-w"], client_security=Security(
+            tls_ca_file=str(certs / "ca.pem"), tls_client_cert=str(certs / "127.0.0.1.pem"),
+            tls_client_key=str(certs / "127.0.0.1-key.pem"), require_encryption=True))
+        store = f"sqlite:///{tmp_path / 'tls.db'}"
+        config = _client_config(tmp_path, store, address, repeats=1)
+        config.write_text(config.read_text() + tls.replace("[cluster]\n", ""))
+        ok = run_bench("sweep", "-c", str(config), "--model", str(EXAMPLE_DIR / "digits_dense.tflite"),
+                       "--no-report", cwd=tmp_path, timeout=300)
+        assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
+        assert [c["status"] for c in _cells(store)] == ["ok"]
+
+        # No certificate: refused before connecting. A certificate from another CA: the scheduler refuses it.
+        bare = tmp_path / "bare.toml"
+        bare.write_text(f'[cluster]\naddress = "{address}"\n')
+        r = run_bench("lab", "boards", "-c", str(bare), cwd=tmp_path, timeout=120)
+        assert r.returncode == 2 and "names no certificates" in r.stderr, r.stderr
+        run_bench("lab", "certs", str(tmp_path / "other"), "127.0.0.1", cwd=tmp_path)
+        other = tmp_path / "other.toml"
+        other.write_text(tls.replace(str(certs), str(tmp_path / "other")).replace(
+            "[cluster]\n", f'[cluster]\naddress = "{address}"\n'))
+        monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "5s")
+        r = run_bench("lab", "boards", "-c", str(other), cwd=tmp_path, timeout=300)
+        assert r.returncode == 2 and "cannot reach the lab's scheduler" in r.stderr, r.stderr[-2000:]
+    finally:
+        lab.stop()

@@ -1,9 +1,10 @@
 """`DaskExecutor`: the executor seam (harness/executor.py) on a Dask cluster of bench hosts.
 
 Each cell of a lane is one Dask task asking for one unit of its board's (or pool's) resource, so it
-runs on the worker holding the board, one at a time per board, and a pool's cells spread over the
-pool's free boards wherever they are. Results come back to this process, the single store writer, as
-they finish. A lane timed on its host's CPU sends one cell at a time and waits for the commit, as in
+runs on the worker holding the board, one at a time per board. The executor sends a lane's cells a
+few at a time to workers that have a free board of it, so a pool's cells spread over the pool's free
+boards wherever they are. Results come back to this process, the single store writer, as they
+finish. A lane timed on its host's CPU sends one cell at a time and waits for the commit, as in
 threads.
 
 Faults: when a worker dies, Dask sends its in-flight and queued cells of a *pool* to the pool's other
@@ -34,6 +35,11 @@ from harness.lab.worker import run_cell
 
 log = logging.getLogger(__name__)
 
+#: Cells in flight per board (see _LaneState.depth).
+PIPELINE_DEPTH = 2
+#: How often a cell whose result died with its worker is sent again before it is failed.
+MAX_RESENDS = 3
+
 
 @dataclass(frozen=True)
 class BoardSnapshot(Snapshot):
@@ -56,9 +62,17 @@ class _LaneState:
     lane: Lane
     resource: str
     pending: dict[str, Cell] = field(default_factory=dict)  # future key -> cell
-    queued: list[Cell] = field(default_factory=list)  # not yet submitted (lanes timed on the host)
+    queued: list[Cell] = field(default_factory=list)  # not yet submitted
+    placed: dict[str, str] = field(default_factory=dict)  # future key -> the worker it was sent to
+    retries: dict[str, int] = field(default_factory=dict)  # cell key -> times its result was lost
     finished: int = 0
     done: bool = False
+
+    @property
+    def depth(self) -> int:
+        """Cells sent ahead per board: one running and one waiting on its worker hides the round trip;
+        a lane timed on its host's CPU sends the next only after the commit, as in threads."""
+        return 1 if self.lane.times_on_host else PIPELINE_DEPTH
 
 
 def _lab_resources(dask_scheduler: Any) -> dict[str, dict[str, float]]:
@@ -79,10 +93,10 @@ class DaskExecutor:
         self._futures: dict[str, Future] = {}
         self._lanes: dict[str, _LaneState] = {}
         self._owner: dict[str, _LaneState] = {}  # future key -> lane
-        self._inputs: dict[str, Future] = {}
         self._snapshotted: set[str] = set()
         self._token = secrets.token_hex(4)
         self._counter = itertools.count()
+        self._present_now: dict[str, dict[str, float]] = {}
 
     # --- the seam --------------------------------------------------------------------------------
     def run(self, phases: list[list[Lane]], stop: threading.Event) -> Iterator[LaneEvent]:
@@ -93,8 +107,8 @@ class DaskExecutor:
 
     def committed(self, event: CellFinished) -> None:
         state = self._lanes.get(event.device)
-        if state is not None and state.queued and not state.pending:
-            self._submit(state, state.queued.pop(0))
+        if state is not None and state.lane.times_on_host:
+            self._fill(state)
 
     # --- one phase -------------------------------------------------------------------------------
     def _run_phase(self, phase: list[Lane], stop: threading.Event) -> Iterator[LaneEvent]:
@@ -110,13 +124,8 @@ class DaskExecutor:
             if not any(r.get(state.resource, 0) > 0 for r in present.values()):
                 yield from self._fail_lane(state, list(lane.cells), self._absent_reason(lane))
                 continue
-            if lane.times_on_host:
-                state.queued = list(lane.cells[1:])
-                first = lane.cells[:1]
-            else:
-                first = lane.cells
-            for cell in first:
-                self._submit(state, cell)
+            state.queued = list(lane.cells)
+            self._fill(state)
             if lane.cells:
                 yield CellStarted(lane.name, lane.cells[0].key)
         last_check = time.monotonic()
@@ -142,21 +151,39 @@ class DaskExecutor:
                     self._lose(exc)
                     return
                 for s in states:
-                    if not s.done and not any(r.get(s.resource, 0) > 0 for r in present.values()):
+                    if s.done:
+                        continue
+                    if not any(r.get(s.resource, 0) > 0 for r in present.values()):
                         yield from self._fail_lane(s, [*s.pending.values(), *s.queued], self._lost_reason(s.lane))
+                    elif not s.lane.times_on_host:
+                        self._fill(s)  # a worker left or joined: place what waits on those still here
 
-    def _submit(self, state: _LaneState, cell: Cell) -> None:
+    def _fill(self, state: _LaneState) -> None:
+        """Send the lane's next cells to workers with a free board of its resource, up to `depth` per
+        board. Placing them here, not all at submission, is what spreads a pool's cells over its free
+        boards: Dask alone would weigh each worker's whole queue, not whether this pool's board is idle."""
+        if self.lost:
+            return
+        while state.queued:
+            slots = {addr: r.get(state.resource, 0) * state.depth - sum(1 for w in state.placed.values() if w == addr)
+                     for addr, r in self._present_now.items() if r.get(state.resource, 0) > 0}
+            target = max(slots, key=lambda a: slots[a], default=None)
+            if target is None or slots[target] <= 0:
+                return
+            self._submit(state, state.queued.pop(0), target)
+
+    def _submit(self, state: _LaneState, cell: Cell, worker: str) -> None:
         lane = state.lane
-        sha = cell.variant.sha256
-        if sha not in self._inputs:
-            # Inputs travel once per variant, to every worker: held on one, they would draw all of a
-            # pool's cells to that worker's boards (Dask runs tasks where their data is).
-            self._inputs[sha] = self.client.scatter(lane.inputs[sha], hash=False, broadcast=True)
+        # The inputs travel with each cell (a digits variant is ~30 KB): data scattered to one worker would
+        # die with it, and a pool's cell that Dask moves to another board must still have what it needs.
+        inputs = lane.inputs[cell.variant.sha256]
         index = next(self._counter)
-        fut = self.client.submit(run_cell, lane.name, cell, self._inputs[sha], lane.timing, lane.energy,
-                                 resources={state.resource: 1}, pure=False, priority=-index,
-                                 key=f"bench-cell-{self._token}-{index}")
+        # allow_other_workers: if that worker dies, Dask may move the cell to another holder of the resource.
+        fut = self.client.submit(run_cell, lane.name, cell, inputs, lane.timing, lane.energy,
+                                 resources={state.resource: 1}, workers=[worker], allow_other_workers=True,
+                                 pure=False, priority=-index, key=f"bench-cell-{self._token}-{index}")
         state.pending[fut.key] = cell
+        state.placed[fut.key] = worker
         self._owner[fut.key] = state
         self._futures[fut.key] = fut
         fut.add_done_callback(self._done.put)
@@ -166,14 +193,27 @@ class DaskExecutor:
         if state is None or fut.key not in state.pending:
             return  # already failed by us (its board's worker left) or cancelled: never committed twice
         cell = state.pending.pop(fut.key)
+        state.placed.pop(fut.key, None)
         self._futures.pop(fut.key, None)
         lane = state.lane
         try:
             result = fut.result()
-        except FutureCancelledError:
+        except FutureCancelledError as exc:
             if self._scheduler_gone():
                 self._lose(ConnectionError("the connection to the scheduler closed"))
-            return  # not measured, not committed: a resume measures it
+                return  # not committed: a resume measures it
+            # Not cancelled by us (those left `pending` first): its result was lost with a worker that
+            # died before the result reached us. Nothing was committed, so the cell is sent again.
+            state.retries[cell.key] = tries = state.retries.get(cell.key, 0) + 1
+            if tries <= MAX_RESENDS:
+                log.warning("cell %s: result lost (%s); sending it again", cell.key, exc)
+                state.queued.insert(0, cell)
+                self._fill(state)
+                return
+            record = failed_record(cell, lane.inputs[cell.variant.sha256], lane.timing,
+                                   f"lab: the cell's result was lost {tries} times (workers died under it)")
+            yield from self._emit(state, CellFinished(lane.name, record), stop)
+            return
         except Exception as exc:
             # The task itself failed: a worker died under it too often (KilledWorker), or bench raised.
             record = failed_record(cell, lane.inputs[cell.variant.sha256], lane.timing,
@@ -188,6 +228,8 @@ class DaskExecutor:
 
     def _emit(self, state: _LaneState, event: CellFinished, stop: threading.Event) -> Iterator[LaneEvent]:
         state.finished += 1
+        if not state.lane.times_on_host:
+            self._fill(state)  # before the commit: the board need not wait for the writer
         yield event
         if state.lane.fail_fast and not event.record.ok:
             stop.set()
@@ -220,9 +262,11 @@ class DaskExecutor:
 
     # --- the cluster's state ---------------------------------------------------------------------
     def _present(self) -> dict[str, dict[str, float]]:
+        """Each live worker's resources (and remember them for placing cells)."""
         if self._scheduler_gone():
             raise ConnectionError(f"client status {self.client.status!r}")
-        return self.client.run_on_scheduler(_lab_resources)
+        self._present_now = self.client.run_on_scheduler(_lab_resources)
+        return self._present_now
 
     def _scheduler_gone(self) -> bool:
         return self.client.status not in ("running", "connecting")
