@@ -52,9 +52,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         lab.stop()
 
 
-def _client_config(tmp: Path, store_url: str, address: str, repeats: int = 2) -> Path:
+def _client_config(tmp: Path, store_url: str, address: str, repeats: int = 2, cluster: str = "") -> Path:
     path = tmp / "bench.toml"
-    path.write_text(f'[store]\nurl = "{store_url}"\n\n[cluster]\naddress = "{address}"\n\n'
+    path.write_text(f'[store]\nurl = "{store_url}"\n\n[cluster]\naddress = "{address}"\n{cluster}\n'
                     f'[sweep]\nmodels = ["{EXAMPLE_DIR / "manifest.json"}"]\nrepeats = {repeats}\n'
                     'iterations = 20\nwarmup = 2\naccuracy_samples = 20\n')
     return path
@@ -216,7 +216,12 @@ def test_a_lost_scheduler_ends_the_run_resumably(tmp_path: Path) -> None:
         lab.stop()
 
 
-def test_beyond_plain_tcp_the_lab_speaks_mutual_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_beyond_plain_tcp_the_lab_speaks_mutual_tls(tmp_path: Path) -> None:
+    from harness.config import load_config
+    from harness.errors import ConfigError
+    from harness.lab.certs import make_certs
+    from harness.lab.sweep import connect
+
     r = run_bench("lab", "certs", str(tmp_path / "certs"), "127.0.0.1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     certs = tmp_path / "certs"
@@ -234,8 +239,7 @@ def test_beyond_plain_tcp_the_lab_speaks_mutual_tls(tmp_path: Path, monkeypatch:
             tls_ca_file=str(certs / "ca.pem"), tls_client_cert=str(certs / "127.0.0.1.pem"),
             tls_client_key=str(certs / "127.0.0.1-key.pem"), require_encryption=True))
         store = f"sqlite:///{tmp_path / 'tls.db'}"
-        config = _client_config(tmp_path, store, address, repeats=1)
-        config.write_text(config.read_text() + tls.replace("[cluster]\n", ""))
+        config = _client_config(tmp_path, store, address, repeats=1, cluster=tls.replace("[cluster]\n", ""))
         ok = run_bench("sweep", "-c", str(config), "--model", str(EXAMPLE_DIR / "digits_dense.tflite"),
                        "--no-report", cwd=tmp_path, timeout=300)
         assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-3000:]
@@ -246,12 +250,10 @@ def test_beyond_plain_tcp_the_lab_speaks_mutual_tls(tmp_path: Path, monkeypatch:
         bare.write_text(f'[cluster]\naddress = "{address}"\n')
         r = run_bench("lab", "boards", "-c", str(bare), cwd=tmp_path, timeout=120)
         assert r.returncode == 2 and "names no certificates" in r.stderr, r.stderr
-        run_bench("lab", "certs", str(tmp_path / "other"), "127.0.0.1", cwd=tmp_path)
-        other = tmp_path / "other.toml"
-        other.write_text(tls.replace(str(certs), str(tmp_path / "other")).replace(
-            "[cluster]\n", f'[cluster]\naddress = "{address}"\n'))
-        monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "5s")
-        r = run_bench("lab", "boards", "-c", str(other), cwd=tmp_path, timeout=300)
-        assert r.returncode == 2 and "cannot reach the lab's scheduler" in r.stderr, r.stderr[-2000:]
+        make_certs(tmp_path / "other", ["127.0.0.1"])
+        foreign = tls.replace(str(certs), str(tmp_path / "other")).replace("[cluster]\n", "")
+        other = load_config(_client_config(tmp_path / "other", store, address, cluster=foreign))
+        with pytest.raises(ConfigError, match="cannot reach the lab's scheduler"):
+            connect(other, None, timeout_s=5)
     finally:
         lab.stop()
