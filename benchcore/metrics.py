@@ -114,8 +114,9 @@ def summarized() -> list[Metric]:
 
 
 def comparable() -> dict[str, Metric]:
-    """The metrics `compare` can judge: every one with a direction."""
-    return {m.name: m for m in METRICS.values() if m.better is not None}
+    """The metrics `compare` can judge: every one with a direction that the summary holds (pooled,
+    or an alias of pooled columns)."""
+    return {m.name: m for m in METRICS.values() if m.better is not None and (m.pool is not None or not m.stored)}
 
 
 def default_thresholds() -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import select
 import shutil
@@ -32,7 +33,7 @@ from devices import firmware
 from devices.base import DeviceInfo, RunResult, RunSpec
 from devices.mcu import messages as m
 from devices.mcu.client import McuClient
-from devices.mcu.driver import McuDevice, SerialSettings
+from devices.mcu.driver import McuDevice, ProtocolSettings
 from devices.registry import DeviceSettings, DriverSpec
 
 QEMU = "qemu-system-arm"
@@ -146,40 +147,45 @@ class QemuProcess:
                 proc.stderr.close()
 
 
+class QemuLink:
+    """The link a QEMU board provides: locate the firmware image, start QEMU on it, hand back its socket."""
+
+    baud = None  # socket://: no wire time to budget
+
+    def __init__(self, name: str, settings: QemuSettings, log) -> None:
+        self.name, self.settings, self.log = name, settings, log
+        self.image: Path | None = None
+        self._qemu: QemuProcess | None = None
+
+    def start(self) -> str:
+        try:
+            self.image = locate_image(self.settings)
+        except firmware.FirmwareError as exc:
+            raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
+        self._qemu = QemuProcess(self.name, self.settings, self.image, self.log)
+        return self._qemu.start()
+
+    def stop(self) -> None:
+        if self._qemu is not None:
+            self._qemu.stop()
+            self._qemu = None
+
+
 class QemuDevice(McuDevice):
     kind = "qemu"
 
     def __init__(self, name: str, settings: QemuSettings) -> None:
         s = settings
-        inner = SerialSettings(port="qemu://pending", timeout_s=s.timeout_s, retries=s.retries, trace=s.trace,
-                               op_profile=s.op_profile)  # fmt: skip
-        super().__init__(name, inner)
+        protocol = ProtocolSettings(timeout_s=s.timeout_s, retries=s.retries, trace=s.trace, op_profile=s.op_profile)
+        super().__init__(name, protocol, link=QemuLink(name, settings, logging.getLogger(f"bench.device.{name}")))
         self.qemu_settings = settings
-        self._qemu: QemuProcess | None = None
-        self._url: str | None = None
         self.image: Path | None = None
         self._outputs: dict[tuple[str, str], np.ndarray] = {}
         self._replayed = False
 
-    def _port(self) -> str:
-        return self._url or "qemu://pending"
-
     def open(self) -> None:
-        try:
-            self.image = locate_image(self.qemu_settings)
-        except firmware.FirmwareError as exc:
-            raise DeviceError(self.name, "open", exc.message, hint=exc.hint) from None
-        self._qemu = QemuProcess(self.name, self.qemu_settings, self.image, self.log)
-        self._url = self._qemu.start()
-        super().open()  # on failure it calls self.close(), which stops QEMU
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            if self._qemu is not None:
-                self._qemu.stop()
-                self._qemu = None
+        super().open()  # the link finds the image and starts QEMU; on failure it is stopped again
+        self.image = self.link_provider.image  # type: ignore[union-attr]
 
     def _classify(self, client: McuClient, samples: np.ndarray, inp: m.TensorDesc, out: m.TensorDesc) -> np.ndarray:
         key = (self._model.sha256 if self._model else "", hashlib.sha256(np.ascontiguousarray(samples)).hexdigest())

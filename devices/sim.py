@@ -10,6 +10,7 @@ energy are estimates from a documented cost model (sim_costmodel.py), labelled "
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import subprocess
@@ -22,7 +23,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from benchcore.errors import DeviceError
-from devices.mcu.driver import McuDevice, SerialSettings
+from devices.mcu.driver import McuDevice, ProtocolSettings
 from devices.registry import DeviceSettings, DriverSpec
 from devices.sim_costmodel import PROFILES
 from devices.sim_faults import SimFaults
@@ -71,6 +72,8 @@ class SimProcess:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
+        #: The simulated UART's baud for wire-time budgets (None: socket://, no baud).
+        self.baud = settings.baud
 
     def start(self) -> str:
         env = dict(os.environ)
@@ -125,35 +128,16 @@ class SimProcess:
 
 
 class SimDevice(McuDevice):
+    """The serial driver over a link the simulator process provides (started on open, stopped on close)."""
+
     kind = "sim"
 
     def __init__(self, name: str, settings: SimSettings) -> None:
         s = settings
-        inner = SerialSettings(port="sim://pending", baud=s.baud or 921_600, timeout_s=s.timeout_s,
-                               retries=s.retries, trace=s.trace, op_profile=s.op_profile)  # fmt: skip
-        super().__init__(name, inner)
+        protocol = ProtocolSettings(baud=s.baud or 921_600, timeout_s=s.timeout_s, retries=s.retries, trace=s.trace,
+                                    op_profile=s.op_profile)  # fmt: skip
+        super().__init__(name, protocol, link=SimProcess(name, settings, logging.getLogger(f"bench.device.{name}")))
         self.sim_settings = settings
-        self._sim: SimProcess | None = None
-        self._url: str | None = None
-
-    def _port(self) -> str:
-        return self._url or "sim://pending"
-
-    def _link_baud(self) -> int | None:
-        return self.sim_settings.baud
-
-    def open(self) -> None:
-        self._sim = SimProcess(self.name, self.sim_settings, self.log)
-        self._url = self._sim.start()
-        super().open()  # on failure it calls self.close(), which stops the simulator
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            if self._sim is not None:
-                self._sim.stop()
-                self._sim = None
 
     def info(self):
         base = super().info()

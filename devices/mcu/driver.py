@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -28,9 +28,9 @@ from devices.registry import DeviceSettings, DriverSpec
 T = TypeVar("T")
 
 
-class SerialSettings(DeviceSettings):
-    #: A pyserial URL: /dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port, rfc2217://host:port, loop://
-    port: str
+class ProtocolSettings(DeviceSettings):
+    """How to talk the wire protocol, wherever the link comes from."""
+
     baud: int = Field(921_600, gt=0)
     #: Seconds to wait for an answer before retransmitting (plus the frames' wire time).
     timeout_s: float = Field(1.0, gt=0)
@@ -48,6 +48,24 @@ class SerialSettings(DeviceSettings):
     marker: bool = True
 
 
+class SerialSettings(ProtocolSettings):
+    """A board on a serial link the user names."""
+
+    #: A pyserial URL: /dev/ttyUSB0, /dev/serial/by-id/..., socket://host:port, rfc2217://host:port, loop://
+    port: str
+
+
+class LinkProvider(Protocol):
+    """Starts what serves the wire protocol (the simulator, QEMU) and hands back its URL for
+    serial_for_url; stopped when the device closes. `baud` budgets wire time (None: no baud, socket://)."""
+
+    baud: int | None
+
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
 def _numpy_dtype(desc: m.TensorDesc) -> np.dtype:
     return np.dtype(desc.dtype)
 
@@ -55,9 +73,13 @@ def _numpy_dtype(desc: m.TensorDesc) -> np.dtype:
 class McuDevice:
     kind = "serial"
 
-    def __init__(self, name: str, settings: SerialSettings) -> None:
+    def __init__(self, name: str, settings: ProtocolSettings, *, link: LinkProvider | None = None) -> None:
+        if link is None and not isinstance(settings, SerialSettings):
+            raise TypeError("a serial-protocol device needs a port (SerialSettings) or a link provider")
         self.name = name
         self.settings = settings
+        self.link_provider = link
+        self.url: str | None = settings.port if isinstance(settings, SerialSettings) else None
         self.log = logging.getLogger(f"bench.device.{name}")
         self._lock: PortLock | None = None
         self._link = None
@@ -68,23 +90,31 @@ class McuDevice:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _port(self) -> str:
-        return self.settings.port
-
-    def _link_baud(self) -> int | None:
+    def _link_baud(self, port: str) -> int | None:
         """Baud for wire-time budgets; None where the link has no baud (socket://)."""
-        return None if self._port().startswith("socket://") else self.settings.baud
+        if self.link_provider is not None:
+            return self.link_provider.baud
+        return None if port.startswith("socket://") else self.settings.baud
 
     def open(self) -> None:
-        port = self._port()
-        self._lock = PortLock(self.name, port)
-        self._lock.acquire()
+        if self.link_provider is not None:
+            self.url = self.link_provider.start()
+        port = self.url
+        assert port is not None
+        lock = PortLock(self.name, port)
+        try:
+            lock.acquire()
+        except BaseException:
+            if self.link_provider is not None:
+                self.link_provider.stop()
+            raise
+        self._lock = lock
         try:
             self._link = open_link(self.name, port, self.settings.baud)
             s = self.settings
             self.client = McuClient(
                 self._link, device=self.name, logger=self.log, timeout=s.timeout_s, retries=s.retries,
-                baud=self._link_baud(), trace=s.trace, chunk=s.chunk_bytes, window=s.window,
+                baud=self._link_baud(port), trace=s.trace, chunk=s.chunk_bytes, window=s.window,
             )  # fmt: skip
             info = self.client.hello()
         except BaseException:
@@ -95,14 +125,18 @@ class McuDevice:
 
     def close(self) -> None:
         self.client = None
-        if self._link is not None:
-            try:
-                self._link.close()
-            finally:
-                self._link = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        try:
+            if self._link is not None:
+                try:
+                    self._link.close()
+                finally:
+                    self._link = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+        finally:
+            if self.link_provider is not None:
+                self.link_provider.stop()
 
     def _client(self, step: str) -> McuClient:
         if self.client is None or self.client.info is None:
@@ -121,7 +155,7 @@ class McuDevice:
                 "cycle_source": _cycle_source_name(hi.cycle_source),
                 "latency_source": m.LATENCY_SOURCE.get(hi.cycle_source, "measured"),
                 "marker_pin": None if hi.marker_pin == m.NO_PIN else hi.marker_pin,
-                "port": self._port(), "baud": self.settings.baud,
+                "port": self.url, "baud": self.settings.baud,
             },
         )  # fmt: skip
 
