@@ -42,6 +42,7 @@ def _boards(kind: str, names: list[str], extra: str) -> str:
 
 
 def _start_lab(root: Path, kind: str, boards: int, workers: int, extra: str) -> Lab:
+    root.mkdir(parents=True, exist_ok=True)
     lab = Lab(root)
     lab.start_scheduler()
     names = [f"w{i}" for i in range(workers)]
@@ -90,19 +91,27 @@ def scaling(tmp: Path, args: argparse.Namespace) -> None:
 
 
 def overhead(tmp: Path, args: argparse.Namespace) -> None:
+    """Per-cell cost as a slope: sweeps of N and 3N cells, so connecting, reserving and planning (paid
+    once per sweep) cancel out; the cluster's slope minus the threads' is what the lab adds per cell."""
     lab = _start_lab(tmp / "lab-fake", "fake", 1, 1, "latency_us = 50.0\n")
+    board = {"name": "b00", "kind": "fake", "latency_us": 50.0}
     try:
-        sweep = {"repeats": args.cells, "iterations": 1, "warmup": 0}
-        board = {"name": "b00", "kind": "fake", "latency_us": 50.0}
-        local = _config(tmp, f"sqlite:///{tmp / 'local.db'}", sweep, [board])
-        remote = _config(tmp, f"sqlite:///{tmp / 'remote.db'}", sweep)
-        per_cell = []
-        for _ in range(args.rounds):
-            t_threads = _timed(lambda: run_sweep(local))
-            t_cluster = _timed(lambda: run_lab_sweep(remote, address=lab.address))
-            per_cell.append((t_cluster - t_threads) / args.cells * 1e3)
+        per_cell, fixed = [], []
+        for r in range(args.rounds):
+            times: dict[str, list[float]] = {"threads": [], "cluster": []}
+            for n in (args.cells, 3 * args.cells):
+                sweep = {"repeats": n, "iterations": 1, "warmup": 0}
+                local = _config(tmp, f"sqlite:///{tmp / f'local-{r}-{n}.db'}", sweep, [board])
+                remote = _config(tmp, f"sqlite:///{tmp / f'remote-{r}-{n}.db'}", sweep)
+                times["threads"].append(_timed(lambda cfg=local: run_sweep(cfg)))
+                times["cluster"].append(_timed(lambda cfg=remote: run_lab_sweep(cfg, address=lab.address)))
+            slope = {k: (v[1] - v[0]) / (2 * args.cells) for k, v in times.items()}
+            per_cell.append((slope["cluster"] - slope["threads"]) * 1e3)
+            fixed.append(times["cluster"][0] - slope["cluster"] * args.cells - (times["threads"][0]
+                                                                               - slope["threads"] * args.cells))
         print(_line("per-cell overhead, cluster - threads (goal <= 10)", per_cell, "ms",
-                    f"{args.cells} fake cells per sweep, 1 worker; includes connect and board reservation"))
+                    f"slope between {args.cells} and {3 * args.cells} fake cells, 1 worker"))
+        print(_line("fixed cost per lab sweep, over threads", fixed, "s", "connect, inventory, reserve, release"))
     finally:
         lab.stop()
 

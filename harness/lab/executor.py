@@ -15,6 +15,7 @@ rest is resumable.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import queue
@@ -89,7 +90,8 @@ class DaskExecutor:
         self.poll_s = poll_s
         #: Why the run ended early (scheduler lost), for the CLI to say; None when it did not.
         self.lost: str | None = None
-        self._done: queue.Queue[Future] = queue.Queue()
+        #: (future, its result, or the exception fetching it raised), fetched on the client's event loop.
+        self._done: queue.Queue[tuple[Future, Any, BaseException | None]] = queue.Queue()
         self._futures: dict[str, Future] = {}
         self._lanes: dict[str, _LaneState] = {}
         self._owner: dict[str, _LaneState] = {}  # future key -> lane
@@ -134,11 +136,11 @@ class DaskExecutor:
                 self._cancel_all(states)
                 return
             try:
-                fut = self._done.get(timeout=self.poll_s)
+                done = self._done.get(timeout=self.poll_s)
             except queue.Empty:
-                fut = None
-            if fut is not None:
-                yield from self._finished(fut, stop)
+                done = None
+            if done is not None:
+                yield from self._finished(*done, stop)
             for s in states:
                 if not s.done and not s.pending and not s.queued:
                     s.done = True
@@ -186,9 +188,23 @@ class DaskExecutor:
         state.placed[fut.key] = worker
         self._owner[fut.key] = state
         self._futures[fut.key] = fut
-        fut.add_done_callback(self._done.put)
+        fut.add_done_callback(self._on_done)
 
-    def _finished(self, fut: Future, stop: threading.Event) -> Iterator[LaneEvent]:
+    def _on_done(self, fut: Future) -> None:
+        """Fetch the result on the client's event loop, so this (the writer's) thread never waits on a
+        round trip to a worker: results of many boards come in while the writer commits."""
+        async def fetch() -> None:
+            try:
+                result = await self.client.gather(fut, asynchronous=True)
+            except BaseException as exc:  # cancelled, erred, or lost with its worker
+                self._done.put((fut, None, exc))
+            else:
+                self._done.put((fut, result, None))
+
+        self.client.loop.add_callback(fetch)
+
+    def _finished(self, fut: Future, result: Any, error: BaseException | None,
+                  stop: threading.Event) -> Iterator[LaneEvent]:
         state = self._owner.get(fut.key)
         if state is None or fut.key not in state.pending:
             return  # already failed by us (its board's worker left) or cancelled: never committed twice
@@ -196,9 +212,8 @@ class DaskExecutor:
         state.placed.pop(fut.key, None)
         self._futures.pop(fut.key, None)
         lane = state.lane
-        try:
-            result = fut.result()
-        except FutureCancelledError as exc:
+        if isinstance(error, FutureCancelledError | asyncio.CancelledError):
+            exc = error
             if self._scheduler_gone():
                 self._lose(ConnectionError("the connection to the scheduler closed"))
                 return  # not committed: a resume measures it
@@ -214,10 +229,10 @@ class DaskExecutor:
                                    f"lab: the cell's result was lost {tries} times (workers died under it)")
             yield from self._emit(state, CellFinished(lane.name, record), stop)
             return
-        except Exception as exc:
+        if error is not None:
             # The task itself failed: a worker died under it too often (KilledWorker), or bench raised.
             record = failed_record(cell, lane.inputs[cell.variant.sha256], lane.timing,
-                                f"lab: the cell's task failed: {type(exc).__name__}: {exc}")
+                                   f"lab: the cell's task failed: {type(error).__name__}: {error}")
             yield from self._emit(state, CellFinished(lane.name, record), stop)
             return
         board = result["board"]
@@ -233,9 +248,8 @@ class DaskExecutor:
         yield event
         if state.lane.fail_fast and not event.record.ok:
             stop.set()
-        remaining = [*state.pending.values(), *state.queued]
-        if remaining:
-            yield CellStarted(state.lane.name, min(remaining, key=state.lane.cells.index).key)
+        if state.pending:  # the oldest cell in flight is the one its board is most likely measuring now
+            yield CellStarted(state.lane.name, next(iter(state.pending.values())).key)
 
     def _fail_lane(self, state: _LaneState, cells: list[Cell], reason: str) -> Iterator[LaneEvent]:
         log.error("lane %s: %s", state.lane.name, reason)
