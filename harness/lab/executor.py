@@ -31,7 +31,7 @@ from distributed.client import FutureCancelledError
 
 from harness.cell import Cell, failed_record
 from harness.executor import CellFinished, CellStarted, Lane, LaneDone, LaneEvent, Snapshot
-from harness.lab.inventory import LabBoard, resource_of
+from harness.lab.inventory import LabBoard, boards_of, resource_of
 from harness.lab.worker import run_cell
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,6 @@ class BoardSnapshot(Snapshot):
 @dataclass(frozen=True)
 class BoardCellFinished(CellFinished):
     board: str = ""
-
-
-class ClusterLostError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -290,11 +286,6 @@ class DaskExecutor:
                      "the rest were not measured")
         log.error("%s", self.lost)
 
-    def _holders(self, lane: Lane) -> list[LabBoard]:
-        if lane.device.pool == lane.device.name:
-            return [b for b in self.boards if b.device.pool == lane.device.name]
-        return [b for b in self.boards if b.device.name == lane.device.name]
-
     def _absent_reason(self, lane: Lane) -> str:
         what = "pool" if lane.device.pool == lane.device.name else "board"
         return (f"lab: no live worker holds {what} {lane.name!r}; the cell was not measured "
@@ -302,6 +293,7 @@ class DaskExecutor:
 
     def _lost_reason(self, lane: Lane) -> str:
         what = "pool" if lane.device.pool == lane.device.name else "board"
-        workers = sorted({f"{b.worker_name} ({b.worker})" for b in self._holders(lane)}) or ["its worker"]
+        holders = boards_of(lane.device, self.boards)
+        workers = sorted({f"{b.worker_name} ({b.worker})" for b in holders}) or ["its worker"]
         return (f"lab: worker {', '.join(workers)} holding {what} {lane.name!r} left the lab mid-sweep (killed, "
                 "crashed or stopped); the cell was not measured (resume with --retry-failed once it is back)")
