@@ -37,7 +37,7 @@ from harness.lab.worker import run_cell
 log = logging.getLogger(__name__)
 
 #: Cells in flight per board (see _LaneState.depth).
-PIPELINE_DEPTH = 2
+PIPELINE_DEPTH = 4
 #: How often a cell whose result died with its worker is sent again before it is failed.
 MAX_RESENDS = 3
 
@@ -67,8 +67,9 @@ class _LaneState:
 
     @property
     def depth(self) -> int:
-        """Cells sent ahead per board: one running and one waiting on its worker hides the round trip;
-        a lane timed on its host's CPU sends the next only after the commit, as in threads."""
+        """Cells sent ahead per board: one running and a few waiting on its worker hide the round trip
+        (deeper queues spread a pool's cells less evenly); a lane timed on its host's CPU sends the next
+        only after the commit, as in threads."""
         return 1 if self.lane.times_on_host else PIPELINE_DEPTH
 
 
