@@ -54,11 +54,17 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class Deployment:
-    """What deploying a model cost: load time and memory, as far as the device can tell."""
+    """What deploying a model cost: load time and memory, as far as the device can tell.
+
+    `ram_noise_bytes` is how far `ram_bytes` moves between identical runs of the same model, as the
+    driver knows its method (peak RSS of a host process moves by tens of KiB; an arena figure is exact,
+    0). `bench compare` does not call a RAM change within it a regression.
+    """
 
     load_time_ms: float | None = None
     arena_bytes: int | None = None
     ram_bytes: int | None = None
+    ram_noise_bytes: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 from benchcore.errors import DeviceError
 from devices import hostinfo
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
-from devices.local_memory import fresh_process_peak_growth
+from devices.local_memory import RSS_NOISE_BYTES, fresh_process_peak_growth
 from devices.registry import DeviceSettings, DriverSpec
 
 Kernels = Literal["default", "builtin", "reference"]
@@ -103,6 +103,7 @@ class LocalDevice:
         return Deployment(
             load_time_ms=load_ms,
             ram_bytes=self._peak_ram[model.sha256],
+            ram_noise_bytes=RSS_NOISE_BYTES,
             details={"ram_method": "peak RSS growth (VmHWM) of a fresh process loading and running the model, "
                                    "LiteRT set-up included"},
         )

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from benchcore.errors import DeviceError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
+from devices.local_memory import RSS_NOISE_BYTES
 from devices.registry import DeviceSettings, DriverSpec
 from devices.ssh_connect import Auth, Connection, Target, connect, resolve
 from devices.ssh_session import AgentSession, SessionLost, blob, unblob
@@ -187,6 +188,7 @@ class SshDevice:
         return Deployment(
             load_time_ms=answer.get("load_time_ms"),
             ram_bytes=answer.get("rss_growth_bytes"),
+            ram_noise_bytes=RSS_NOISE_BYTES,
             details={"ram_method": answer.get("ram_method"), "peak_rss_bytes": answer.get("peak_rss_bytes"),
                      "delegate": answer.get("delegate")},
         )

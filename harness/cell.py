@@ -80,7 +80,8 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
     except Exception as exc:
         return _failed(base, cell, exc)
 
-    details = {**deployment.details, **result.details}
+    details = {**deployment.details, **result.details,
+               **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {})}
     profile = result.op_profile or _profile_from_details(details)
     record = replace(
         base,

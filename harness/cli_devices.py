@@ -49,9 +49,11 @@ def list_devices(
         if probe:
             entry.update(probe_device(dev))
         listing.append(entry)
+    # A probe is a check: a device that could not be opened fails it, so scripts and CI can rely on it.
+    code = EXIT_CELLS_FAILED if probe and any("error" in e for e in listing) else 0
     if as_json:
         console.print_json(json.dumps(listing, default=str))
-        return
+        raise typer.Exit(code)
     for entry in listing:
         console.print(f"[bold]{entry['name']}[/] ({entry['kind']}) {entry['settings'] or ''}", highlight=False)
         if "error" in entry:
@@ -64,6 +66,10 @@ def list_devices(
     unused = [k for k in registry.kinds() if k not in {d.kind for d in config.devices}]
     if unused:
         console.print(f"other kinds: {', '.join(unused)}")
+    if code:
+        failed = [e["name"] for e in listing if "error" in e]
+        console.print(f"[red]not reachable: {', '.join(failed)}", highlight=False)
+    raise typer.Exit(code)
 
 
 def probe_device(dev: DeviceConfig) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from harness.defaults import KERNELS
 from harness.errors import ConfigError
+from harness.models.runtimes import accepted_by
+from harness.table import Col, fitted_table
 
 if TYPE_CHECKING:
     from harness.models.inspect import ModelReport
@@ -32,7 +34,7 @@ models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
     no_args_is_help=True,
 )
-console = Console(width=None if sys.stdout.isatty() else 200)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
 # engine -> fn(src, out_dir, methods, sparsities, scope, *, command, dataset) -> variants (manifest written).
 PruneEngine = Callable[..., "list[ModelVariant]"]
@@ -83,7 +85,7 @@ def inspect_command(
     """Operators, tensors, parameters, MACs, zero weights, file/gzip size and the TFLM arena."""
     from harness.models.inspect import inspect_model
 
-    report = inspect_model(file, arena=not no_arena)
+    report = inspect_model(file, arena=not no_arena, runtimes=True)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2, default=str))
         return
@@ -124,6 +126,9 @@ def prune_command(
     engine: Annotated[str, typer.Option(help=f"{' | '.join(PRUNE_ENGINES)}")] = "tflite",
     data: Annotated[Path | None, typer.Option("--data", help=".npz to record each variant's accuracy")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="fine-tuning epochs (--engine keras)")] = None,
+    structural: Annotated[str, typer.Option(
+        help="--method channel: removed (cut the channels out, the model shrinks) | zeroed (same function, "
+        "dense shape)")] = "removed",
 ) -> None:
     """Write a family of pruned variants and a manifest the sweep can measure."""
     fn = PRUNE_ENGINES.get(engine)
@@ -135,6 +140,10 @@ def prune_command(
             raise ConfigError(f"--epochs applies to fine-tuning engines ({', '.join(FINE_TUNING_ENGINES)}), "
                               f"not to --engine {engine}.")
         training["epochs"] = epochs
+    if structural != "removed":
+        if engine != "tflite":
+            raise ConfigError(f"--structural applies to --engine tflite, not to --engine {engine}.")
+        training["structural"] = structural
     command = "bench prune " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else None
     variants = fn(model, out, list(method), list(sparsity), scope, command=command, dataset=data, **training)
     _print_variants(variants, out / "manifest.json")
@@ -142,6 +151,8 @@ def prune_command(
 
 def _print_report(r: ModelReport) -> None:
     console.print(f"[bold]{r.path}[/]  sha256 {r.sha256[:12]}…")
+    for line in runtime_lines(r.runtimes):
+        console.print(line)
     console.print(f"size {r.size_bytes} B, gzip -9 {r.gzip_bytes} B; params {r.params}; MACs {r.macs}"
                   f" (0 counted for {', '.join(r.ops_without_macs) or 'none'})")
     console.print(f"zero weights {r.zero_fraction:.2%} of {r.weight_elements}")
@@ -151,22 +162,59 @@ def _print_report(r: ModelReport) -> None:
     if r.arena:
         console.print(f"TFLM arena: minimum {r.arena.minimum_bytes} B (to {r.arena.granularity_bytes} B, "
                       f"{r.arena.probes} probes), TFLM's recorded total {r.arena.tflm_total_bytes} B")
-    table = Table("#", "op", "layer", "output", "MACs", "weights", "zero")
-    for op in r.ops:
-        zero = "" if op.zero_fraction is None else f"{op.zero_fraction:.1%}"
-        table.add_row(str(op.index), op.op, op.layer if op.weight_tensor is not None else "",
-                      "×".join(map(str, op.output_shape)), str(op.macs), str(op.weight_elements or ""), zero)
-    console.print(table)
+    cols = [Col("#", keep=-1), Col("op", "left", figure=False, keep=-1), Col("layer", "left", figure=False, keep=10),
+            Col("output", "left", keep=20), Col("MACs", keep=-1), Col("weights", keep=30), Col("zero", keep=40)]
+    rows = [[str(op.index), op.op, op.layer if op.weight_tensor is not None else "",
+             "×".join(map(str, op.output_shape)), str(op.macs), str(op.weight_elements or ""),
+             "" if op.zero_fraction is None else f"{op.zero_fraction:.1%}"] for op in r.ops]
+    console.print(fitted_table(cols, [[escape(c) for c in row] for row in rows], width=console.width,
+                               hint="a wider terminal shows them"))
     for note in r.notes:
         console.print(f"note: {note}")
 
 
+def runtime_lines(runtimes: dict[str, str]) -> list[str]:
+    """'runs in: LiteRT, TFLite Micro', then one line per runtime that rejects the model and why."""
+    if not runtimes:
+        return []
+    ok = [RUNTIME_LABELS.get(k, k) for k in accepted_by(runtimes)]
+    lines = [f"runs in: {', '.join(ok) or '[red]no runtime[/]'}"]
+    for name, verdict in runtimes.items():
+        if verdict != "ok":
+            devices = RUNTIME_DEVICES.get(name, "")
+            lines.append(f"[yellow]{RUNTIME_LABELS.get(name, name)} {escape(verdict)}[/]"
+                         + (f" — {devices} cells will fail on it" if devices else ""))
+    return lines
+
+
+RUNTIME_LABELS = {"litert": "LiteRT", "tflite-micro": "TFLite Micro"}
+RUNTIME_DEVICES = {"litert": "local and ssh", "tflite-micro": "sim, qemu and MCU"}
+
+
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
-    table = Table("variant", "method", "target", "measured", "size B", "gzip B", "arena B", "accuracy")
+    cols = [Col("variant", "left", figure=False, keep=-1), Col("method", "left", figure=False, keep=10),
+            Col("target", keep=20), Col("measured", keep=-1), Col("params", keep=25), Col("MACs", keep=25),
+            Col("size B", keep=-1), Col("gzip B", keep=30), Col("arena B", keep=40), Col("accuracy", keep=50),
+            Col("runs in", "left", figure=False, keep=15)]
+    rows = []
     for v in variants:
-        table.add_row(v.name, v.method, _fmt(v.target_sparsity), _fmt(v.measured_sparsity), str(v.size_bytes),
-                      str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy))
-    console.print(table)
+        method = f"{v.method} ({v.structural})" if v.structural else v.method
+        runs = ", ".join(RUNTIME_LABELS.get(k, k) for k in accepted_by(v.runtimes)) if v.runtimes else ""
+        rows.append([v.name, method, _fmt(v.target_sparsity), _fmt(v.measured_sparsity), str(v.params),
+                     str(v.macs), str(v.size_bytes), str(v.gzip_bytes), str(v.arena_bytes), _fmt(v.accuracy),
+                     runs or ("none" if v.runtimes else "")])
+    console.print(fitted_table(cols, [[escape(c) for c in row] for row in rows], width=console.width,
+                               hint=f"{manifest} has them"))
+    rejected = {k: verdict for v in variants for k, verdict in v.runtimes.items() if verdict != "ok"}
+    for line in runtime_lines(rejected)[1:]:
+        console.print(line)
+    left: dict[str, list[str]] = {}
+    for v in variants:
+        for reason in v.not_pruned:
+            left.setdefault(reason, []).append(v.name)
+    for reason, names in left.items():
+        where = names[0] if len(names) == 1 else f"{len(names)} variants"
+        console.print(f"left as it was ({where}): {escape(reason)}")
     console.print(f"wrote {manifest}")
 
 

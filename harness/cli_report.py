@@ -5,6 +5,8 @@ prints them and exits with their code; `compare` itself exits 1 on a regression.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,15 +14,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from benchcore.metrics import default_thresholds
 from harness.defaults import DEFAULT_ALPHA, DEFAULT_CV_THRESHOLD
+from harness.table import Col, fitted_table
 
 # Each command imports what it uses when it runs, so `bench --help` stays light.
 DEFAULT_THRESHOLDS = default_thresholds()
+#: compare's table columns (harness.compare_output.COLUMNS, restated here so --help loads no pandas).
+COMPARE_COLUMNS = ["cell", "metric", "baseline", "current", "change", "threshold", "p", "verdict"]
 
-console = Console(width=None if sys.stdout.isatty() else 200)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="bench.toml (default: ./bench.toml if present)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="results store URL (default: from the config)")]
@@ -33,7 +37,8 @@ def _store_url(config_path: Path | None, store: str | None) -> str:
 
 
 def report_command(
-    runs: Annotated[list[str] | None, typer.Argument(help="run ids, shown side by side (default: the latest)")] = None,
+    runs: Annotated[list[str] | None, typer.Argument(
+        help="run ids or `latest`, shown side by side (default: the latest)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="directory (default: reports/<run>/)")] = None,
     formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="html,md,csv (default: all)")] = None,
     cv_threshold: Annotated[float, typer.Option(help="warn above this coefficient of variation")] =
@@ -47,7 +52,7 @@ def report_command(
 
     url = _store_url(config_path, store)
     wanted = parse_formats(formats or ["html,md,csv"])
-    ids = list(runs) if runs else [results.latest_run(url)]
+    ids = [results.resolve_run(r, url) for r in runs or [results.LATEST]]
     files = make_report(ids, url, out if out is not None else default_out_dir(ids), wanted,
                         cv_threshold=cv_threshold)
     if not files.has_results:
@@ -60,6 +65,12 @@ def report_command(
         console.print(str(files.html), highlight=False, soft_wrap=True)
 
 
+#: How the compare table gives way in a narrow terminal (harness/table.py): figures are never cut.
+TABLE_COLUMNS = [Col(name, "right" if name in ("baseline", "current", "change", "p") else "left",
+                     figure=name not in ("cell", "verdict"), keep=keep)
+                 for name, keep in zip(COMPARE_COLUMNS, (-1, -1, 40, -1, -1, 20, 30, -1), strict=True)]
+
+
 def compare_command(
     baseline: Annotated[str, typer.Argument(help="run id, `latest`, or a file from `bench export`")],
     current: Annotated[str, typer.Argument(help="run id, `latest` (default), or an exported file")] = "latest",
@@ -70,25 +81,33 @@ def compare_command(
     junit: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML here")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="write the Markdown summary here")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="list checks within their threshold too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print every check as JSON instead of the table")] = False,
     config_path: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Compare CURRENT against BASELINE cell by cell; exit 1 on a significant regression past a threshold."""
     from harness.compare import compare, parse_thresholds, resolve_bundle
-    from harness.compare_output import COLUMNS, headline, rows, tests_text, to_markdown, write_junit
+    from harness.compare_output import headline, rows, tests_text, to_json, to_markdown, write_junit
 
     url = _store_url(config_path, store)
     thresholds = parse_thresholds(threshold or [])
     result = compare(resolve_bundle(baseline, url), resolve_bundle(current, url), thresholds, alpha)
-    table = Table(title=f"{result.current} against {result.baseline}", title_justify="left", header_style="bold")
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col in ("baseline", "current", "change", "p") else "left")
+    if as_json:
+        if markdown is not None:
+            markdown.parent.mkdir(parents=True, exist_ok=True)
+            markdown.write_text(to_markdown(result), encoding="utf-8")
+        if junit is not None:
+            write_junit(result, junit)
+        console.print_json(json.dumps(to_json(result)))
+        raise typer.Exit(result.exit_code)
     colour = {"regression": "red", "failed": "red", "improvement": "green"}
-    for row in rows(result, everything=show_all):
-        style = next((c for v, c in colour.items() if row[-1].startswith(v)), None)
-        table.add_row(*map(escape, row), style=style)
-    if table.row_count:
-        console.print(table)
+    shown = rows(result, everything=show_all)
+    if shown:
+        console.print(fitted_table(TABLE_COLUMNS, [list(map(escape, r)) for r in shown],
+                                   title=f"{result.current} against {result.baseline}", width=console.width,
+                                   hint="a wider terminal or --json has them",
+                                   styles=[next((c for v, c in colour.items() if r[-1].startswith(v)), None)
+                                           for r in shown]))
     else:
         console.print(f"{escape(result.current)} against {escape(result.baseline)}: every check is within its "
                       "threshold (--all lists them).", highlight=False)
@@ -108,7 +127,7 @@ def compare_command(
 
 
 def export_command(
-    run: Annotated[str | None, typer.Argument(help="run id (default: the latest)")] = None,
+    run: Annotated[str | None, typer.Argument(help="run id or `latest` (the default)")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write (.json, or .json.gz compressed)")] =
         Path("baseline.json"),
     config_path: ConfigOpt = None,
@@ -119,7 +138,7 @@ def export_command(
     from harness.bundle import load_bundle, write_bundle
 
     url = _store_url(config_path, store)
-    bundle = load_bundle([run or results.latest_run(url)], url)
+    bundle = load_bundle([results.resolve_run(run, url)], url)
     path = write_bundle(bundle, out)
     console.print(f"exported run {bundle.run_ids[0]} ({len(bundle.cells)} cells) to", highlight=False)
     console.print(str(path), highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from benchcore import metrics as metric_registry
 from benchcore.metrics import Metric
@@ -145,7 +146,8 @@ class Comparison:
         return EXIT_CELLS_FAILED if self.regressions else EXIT_OK
 
     def tests_used(self) -> dict[str, str]:
-        return {m: (TEST_NAME + f", α = {self.alpha:g}" if METRICS[m].has_samples else EXACT_TEST)
+        return {m: (TEST_NAME + f", α = {self.alpha:g}" if METRICS[m].has_samples
+                    else EXACT_TEST + NOISE_NOTE if m in NOISE_FLOORS else EXACT_TEST)
                 for m, t in self.thresholds.items() if t.limit is not None}
 
 
@@ -154,8 +156,7 @@ def resolve_bundle(ref: str, store_url: str) -> RunBundle:
     path = Path(ref)
     if path.suffix in (".json", ".gz") or path.exists() or "/" in ref:
         return read_bundle(path)
-    run_id = results.latest_run(store_url) if ref == "latest" else ref
-    return load_bundle([run_id], store_url)
+    return load_bundle([results.resolve_run(ref, store_url)], store_url)
 
 
 def compare(baseline: RunBundle, current: RunBundle, thresholds: dict[str, Threshold] | None = None,
@@ -191,7 +192,8 @@ def compare(baseline: RunBundle, current: RunBundle, thresholds: dict[str, Thres
                 continue
             samples = (base_samples[key], cur_samples[key]) if METRICS[name].has_samples else None
             metric = METRICS[name]
-            result.results.append(_judge(key, metric, threshold, metric.value(b), metric.value(c), samples, alpha))
+            result.results.append(_judge(key, metric, threshold, metric.value(b), metric.value(c), samples, alpha,
+                                         noise=max(noise_floor(b, name), noise_floor(c, name))))
     log.info("compared %d cells: %d regressions, %d improvements", len(common), len(result.regressions),
              len(result.improvements))
     return result
@@ -209,6 +211,8 @@ def _side(bundle: RunBundle) -> tuple[dict[CellKey, dict], dict[CellKey, np.ndar
     rows = {CellKey(r["device_name"], r["variant_name"], str(r["variant_sha256"])): r
             for r in summary.to_dict(orient="records")}
     ok = cells[cells["status"] == "ok"]
+    for key, floors in _declared_noise(ok).items():
+        rows[key].update(floors)
     samples: dict[CellKey, np.ndarray] = {}
     for (device, variant, sha256), group in ok.groupby(["device_name", "variant_name", "variant_sha256"],
                                                         sort=False):
@@ -217,8 +221,57 @@ def _side(bundle: RunBundle) -> tuple[dict[CellKey, dict], dict[CellKey, np.ndar
     return rows, samples
 
 
+# --- noise floors the drivers declare -----------------------------------------------------------------
+# A figure measured on a host (peak RSS of a process) moves between identical runs; its driver says by how
+# much (`Deployment.ram_noise_bytes`, stored in the cell's details). A change within that floor is not
+# significant, as a latency shift the rank test cannot tell from noise is not. Exact figures have none.
+
+NOISE_NOTE = ", beyond the noise floor the driver declares for a host-measured figure"
+#: metric -> (details key holding the floor, the value column it applies to)
+NOISE_FLOORS: dict[str, tuple[str, str]] = {"ram": ("ram_noise_bytes", "ram_bytes")}
+
+
+def _declared_noise(ok_cells: pd.DataFrame) -> dict[CellKey, dict[str, float]]:
+    """The largest floor any repeat of a cell declared, per details key."""
+    out: dict[CellKey, dict[str, float]] = {}
+    if ok_cells.empty or "details" not in ok_cells:
+        return out
+    for row in ok_cells[["device_name", "variant_name", "variant_sha256", "details"]].itertuples(index=False):
+        details = row.details if isinstance(row.details, dict) else {}
+        floors = out.setdefault(CellKey(row.device_name, row.variant_name, str(row.variant_sha256)), {})
+        for detail_key, _ in NOISE_FLOORS.values():
+            value = _num(details.get(detail_key))
+            if value is not None:
+                floors[detail_key] = max(floors.get(detail_key, 0.0), value)
+    return out
+
+
+def noise_floor(row: dict, metric: str) -> float:
+    """The declared noise of the figure `_value` compares for `metric`, in its unit (0: exact)."""
+    if metric not in NOISE_FLOORS:
+        return 0.0
+    detail_key, column = NOISE_FLOORS[metric]
+    if _value_column(row, metric) != column:
+        return 0.0
+    return _num(row.get(detail_key)) or 0.0
+
+
+def _value_column(row: dict, metric: str) -> str | None:
+    if metric == "ram":
+        return "arena_bytes" if _num(row.get("arena_bytes")) is not None else "ram_bytes"
+    return {"latency": "p50_us", "flash": "model_bytes", "energy": "energy_uj", "accuracy": "accuracy"}.get(metric)
+
+
+def _num(value: object) -> float | None:
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
 def _judge(key: CellKey, metric: Metric, threshold: Threshold, b: float | None, c: float | None,
-           samples: tuple[np.ndarray, np.ndarray] | None, alpha: float) -> MetricResult:
+           samples: tuple[np.ndarray, np.ndarray] | None, alpha: float, noise: float = 0.0) -> MetricResult:
     if b is None or c is None:
         return MetricResult(key, metric.name, b, c, None, threshold.text, "", None, "n/a", "not measured on both sides")
     if threshold.unit == "%":
@@ -230,7 +283,12 @@ def _judge(key: CellKey, metric: Metric, threshold: Threshold, b: float | None, 
     worse = change * metric.worse  # > 0: moved in the bad direction
     limit = threshold.limit or 0.0
     test, p = EXACT_TEST, None
-    significant = True
+    significant, note = True, ""
+    if noise > 0:
+        test = f"none: one figure per cell, changes within its ±{noise:,.0f} {metric.unit} noise floor ignored"
+        significant = abs(c - b) > noise
+        note = "" if significant else f"within the ±{noise / 1024:,.0f} KiB noise of a host-measured figure" \
+            if metric.unit == "B" else f"within the ±{noise:g} {metric.unit} noise floor"
     if samples is not None:
         rank = mann_whitney_u(samples[0], samples[1])
         test, p = TEST_NAME, rank.p
@@ -241,7 +299,8 @@ def _judge(key: CellKey, metric: Metric, threshold: Threshold, b: float | None, 
         verdict = "improvement" if significant else "not significant"
     else:
         verdict = "ok"
-    return MetricResult(key, metric.name, b, c, float(change), threshold.text, test, p, verdict)
+    return MetricResult(key, metric.name, b, c, float(change), threshold.text, test, p, verdict,
+                        note if verdict == "not significant" else "")
 
 
 def _label(bundle: RunBundle) -> str:

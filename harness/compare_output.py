@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
-from harness.compare import METRICS, Comparison, MetricResult
+from harness.compare import METRICS, CellKey, Comparison, MetricResult
 
 COLUMNS = ["cell", "metric", "baseline", "current", "change", "threshold", "p", "verdict"]
 #: Verdicts shown in the table; "ok" rows are counted but left out so the table shows what moved.
@@ -48,6 +49,29 @@ def headline(comparison: Comparison) -> str:
     verdict = f"REGRESSION in {n_reg} check(s)" if n_reg else "no regression"
     return (f"{verdict}; {n_imp} improvement(s); {len(comparison.cells)} cells compared "
             f"({len(comparison.results)} checks)")
+
+
+def to_json(comparison: Comparison) -> dict[str, Any]:
+    """Every check with its figures, for scripts: the same verdicts as the table, none left out."""
+    def num(x: float | None) -> float | None:
+        return None if x is None or math.isnan(x) or math.isinf(x) else float(x)
+
+    def cell(k: CellKey) -> dict[str, str]:
+        return {"device": k.device, "variant": k.variant, "sha256": k.sha256}
+
+    return {
+        "baseline": comparison.baseline, "current": comparison.current, "exit_code": comparison.exit_code,
+        "regressions": len(comparison.regressions), "improvements": len(comparison.improvements),
+        "cells": len(comparison.cells), "checks": len(comparison.results), "alpha": comparison.alpha,
+        "thresholds": {m: t.text for m, t in comparison.thresholds.items()},
+        "tests": comparison.tests_used(),
+        "results": [{"cell": cell(r.cell), "metric": r.metric, "baseline": num(r.baseline),
+                     "current": num(r.current), "change": num(r.change), "threshold": r.threshold,
+                     "test": r.test, "p_value": num(r.p_value), "verdict": r.verdict, "note": r.note}
+                    for r in comparison.results],
+        "only_baseline": [cell(k) for k in comparison.only_baseline],
+        "only_current": [cell(k) for k in comparison.only_current],
+    }
 
 
 def tests_text(comparison: Comparison) -> list[str]:

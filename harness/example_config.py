@@ -13,7 +13,7 @@ url = "sqlite:///bench.db"
 # Without any [[devices]], bench uses every kind that works here without hardware.
 
 [[devices]]
-name = "host"
+name = "local"
 kind = "local"        # the host CPU with LiteRT
 threads = 1
 kernels = "default"   # default (XNNPACK) | builtin (no delegates) | reference

@@ -85,6 +85,15 @@ def _median(series: pd.Series) -> float | None:
     return float(values.median()) if len(values) else None
 
 
+#: What a user writes for "the newest run in the store" wherever a run id is taken.
+LATEST = "latest"
+
+
+def resolve_run(ref: str | None, store_url: str = DEFAULT_STORE_URL) -> str:
+    """A run id as given, or the newest run's for `latest` (and for nothing given)."""
+    return latest_run(store_url) if ref in (None, "", LATEST) else ref
+
+
 def latest_run(store_url: str = DEFAULT_STORE_URL) -> str:
     store = Store.open(store_url, create=False)
     try:

@@ -21,7 +21,7 @@ def test_example_config_parses_to_what_it_documents(tmp_path: Path) -> None:
     assert config.sweep == defaults.sweep
     assert config.store == defaults.store
     assert [(d.name, d.kind, d.settings) for d in config.devices] == [
-        ("host", "local", {"threads": 1, "kernels": "default"})
+        ("local", "local", {"threads": 1, "kernels": "default"})
     ]
 
 

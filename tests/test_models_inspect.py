@@ -85,3 +85,17 @@ def test_cli_inspect_json() -> None:
     doc = json.loads(result.output)
     assert doc["operators"]["CONV_2D"] == 14 and doc["arena"] is None
     assert doc["inputs"][0]["shape"] == [1, 96, 96, 1]
+
+
+def test_inspect_says_which_runtimes_accept_the_model() -> None:
+    """person_detect runs in TFLM but LiteRT rejects it: say so before a sweep fails every local cell."""
+    person = SHARED_MODELS / "person_detect.tflite"
+    result = CliRunner().invoke(models_app, ["inspect", str(person), "--no-arena"])
+    assert result.exit_code == 0, result.output
+    assert "runs in: TFLite Micro" in result.output
+    assert "LiteRT rejected: ValueError: quantized_dimension must be in range [0, 1)" in result.output
+    assert "local and ssh cells will fail" in result.output
+    doc = json.loads(CliRunner().invoke(models_app, ["inspect", str(person), "--no-arena", "--json"]).output)
+    assert doc["runtimes"]["tflite-micro"] == "ok" and doc["runtimes"]["litert"].startswith("rejected: ")
+    hello = inspect_model(SHARED_MODELS / "hello_world_int8.tflite", arena=False, runtimes=True)
+    assert hello.runtimes == {"litert": "ok", "tflite-micro": "ok"}

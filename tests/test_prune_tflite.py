@@ -103,9 +103,10 @@ def test_global_scope_uses_one_threshold(tmp_path: Path) -> None:
     assert v.layer_sparsity["first_weights/read"] < 0.4 < v.layer_sparsity["final_fc_weights/read/transpose"]
 
 
-def test_channel_pruning_zeroes_whole_output_channels(tmp_path: Path) -> None:
+def test_zeroed_channel_pruning_zeroes_whole_output_channels_and_their_biases(tmp_path: Path) -> None:
     dst = tmp_path / "person_detect-channel.tflite"
-    v = prune_file(PERSON, dst, method="channel", sparsity=0.5, arena=False)
+    v = prune_file(PERSON, dst, method="channel", sparsity=0.5, arena=False, structural="zeroed")
+    assert v.structural == "zeroed" and v.params == inspect_model(PERSON, arena=False).params
     mf = read_model(dst)
     graph = mf.model.Subgraphs(0)
     pruned_layers = 0
@@ -113,15 +114,19 @@ def test_channel_pruning_zeroes_whole_output_channels(tmp_path: Path) -> None:
         op = graph.Operators(i)
         tensor = graph.Tensors(op.Inputs(1)) if op.InputsLength() > 1 else None
         name = (tensor.Name() or b"").decode() if tensor else ""
-        if name not in v.layer_sparsity:
+        if name not in v.layer_sparsity or "pointwise" not in name:
             continue
         w = mf.model.Buffers(tensor.Buffer()).DataAsNumpy().view(np.int8).reshape(tensor.ShapeAsNumpy())
         zero_channels = (w.reshape(w.shape[0], -1) == 0).all(axis=1)  # weights' zero point is 0
         assert zero_channels.sum() == round(0.5 * w.shape[0]), name
+        bias = graph.Tensors(op.Inputs(2))
+        b = mf.model.Buffers(bias.Buffer()).DataAsNumpy().view(np.int32)
+        assert (b[zero_channels] == 0).all(), name  # the bias goes with the channel
         pruned_layers += 1
     assert pruned_layers == 13  # 14 CONV_2D less the classifier, whose channels are the two classes
     assert any("Logits" in n and "model's outputs" in n for n in v.not_pruned)
-    assert any("DEPTHWISE_CONV_2D" in n for n in v.not_pruned)
+    # The depthwise layers fed by a pruned CONV_2D lose the same channels; the first two keep theirs.
+    assert sum("DEPTHWISE_CONV_2D" in n for n in v.not_pruned) == 2
     assert tflm_outputs(dst.read_bytes(), sample_input(PERSON)).shape == (1, 2)
 
 

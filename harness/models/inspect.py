@@ -4,7 +4,9 @@ The figures are the ones a pruning study needs to explain its measurements: MACs
 what work and flash pruning could save, the zero-weight fraction says what the pruner actually did
 (a weight is "zero" when it equals its quantization zero point, per channel where the model is
 quantized per channel), gzip size is how unstructured sparsity shows up in a compressed image, and
-the arena is the RAM TFLM needs.
+the arena is the RAM TFLM needs. `runtimes` says which runtimes load and run the file (LiteRT for
+`local`/`ssh`, TFLite Micro for the MCU-side devices), so a model one of them rejects is found here
+rather than in every cell of a sweep.
 
 MACs are counted for CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, SVDF and the LSTM
 operators (one multiply-accumulate per weight use; LSTM and SVDF per time step and batch row).
@@ -26,6 +28,7 @@ import tflite
 from benchcore.tflite_model import MAC_RULES, prod
 from benchcore.tflite_model import macs as count_macs
 from harness.models.arena import ArenaReport, probe_arena
+from harness.models.runtimes import probe_runtimes
 from harness.models.tflite_file import (
     ModelFile,
     Quantization,
@@ -100,6 +103,7 @@ class ModelReport:
     weight_elements: int
     zero_weights: int
     arena: ArenaReport | None = None
+    runtimes: dict[str, str] = field(default_factory=dict)  # runtime -> "ok" | "rejected: ..."
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -117,17 +121,18 @@ class ModelReport:
         return d
 
 
-def inspect_model(path: str | Path, *, arena: bool = True) -> ModelReport:
-    """Inspect a .tflite file; `arena=False` skips the TFLM arena search (the only slow part)."""
-    return inspect_file(read_model(path), arena=arena)
+def inspect_model(path: str | Path, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
+    """Inspect a .tflite file; `arena=False` skips the TFLM arena search (the slow part) and, unless
+    `runtimes=True`, the check of which runtimes accept the model (a second or so)."""
+    return inspect_file(read_model(path), arena=arena, runtimes=runtimes)
 
 
-def inspect_bytes(data: bytes, path: str | Path, *, arena: bool = True) -> ModelReport:
+def inspect_bytes(data: bytes, path: str | Path, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
     """Inspect model bytes not (yet) on disk, such as a pruned variant before it is written."""
-    return inspect_file(parse_model(data, Path(path)), arena=arena)
+    return inspect_file(parse_model(data, Path(path)), arena=arena, runtimes=runtimes)
 
 
-def inspect_file(mf: ModelFile, *, arena: bool = True) -> ModelReport:
+def inspect_file(mf: ModelFile, *, arena: bool = True, runtimes: bool | None = None) -> ModelReport:
     model, data = mf.model, mf.data
     graph0 = model.Subgraphs(0)
     ops = [
@@ -163,6 +168,8 @@ def inspect_file(mf: ModelFile, *, arena: bool = True) -> ModelReport:
     )
     if model.SubgraphsLength() > 1:
         report.notes.append(f"{model.SubgraphsLength()} subgraphs; tensors, inputs and outputs are subgraph 0's")
+    if arena if runtimes is None else runtimes:
+        report.runtimes = probe_runtimes(data, n_inputs=graph0.InputsLength())
     if arena:
         report.arena = probe_arena(data, name=str(mf.path), n_inputs=graph0.InputsLength())
     return report

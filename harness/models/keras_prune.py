@@ -230,6 +230,8 @@ def describe(
         accuracy=None if accuracy is None else round(accuracy, 4),
         accuracy_method=None if accuracy is None else ACCURACY_METHOD.format(n=n_test),
         not_pruned=named,
+        structural="removed" if method == "channel" else None,  # rebuilt narrower: the channels are gone
+        runtimes=report.runtimes,
         command=command,
     )
 

@@ -8,10 +8,16 @@ weight tensors is pruned once. Weights without a constant buffer (computed at ru
 - `magnitude` (unstructured): rank weights by |q − zero_point| × scale of their channel, the
   dequantized magnitude, and zero the smallest; scope `layer` takes that fraction from every layer,
   `global` uses one threshold across layers (so layers with small weights lose more).
-- `channel` (structured): zero whole output channels of CONV_2D and FULLY_CONNECTED with the
-  smallest L1 norm of dequantized weights. Layers whose outputs are the model's outputs (the
-  classifier) are left alone: their channels are classes. The zeroed channel still adds its bias;
-  the file keeps its size, and the zeros mark what a compiler or a re-export can remove.
+- `channel` (structured): pick the output channels of each CONV_2D and FULLY_CONNECTED with the
+  smallest L1 norm of dequantized weights and *remove* them (`structural="removed"`, the default):
+  the layer's weights, bias and quantization parameters, the tensors downstream, any depthwise
+  layer in between and the next layer's input channels all shrink, so file size, parameters, MACs,
+  arena and latency fall (see `harness.models.channel_surgery`, which also says exactly what the
+  result computes). `structural="zeroed"` writes the same function at the dense shape (the removed
+  channels' weights and biases set to zero), to separate what the shape costs from what the
+  arithmetic does. Layers whose outputs are the model's outputs (the classifier) are left alone:
+  their channels are classes; so is a layer whose channels flow into something the surgery cannot
+  follow (a residual ADD, a concatenation, an unknown operator), each listed in `not_pruned`.
 
 Without fine-tuning, accuracy falls quickly with sparsity; these variants measure the *cost* side
 (latency, RAM, flash, energy) of a sparsity pattern, and `--engine keras` exists for accuracy.
@@ -30,6 +36,7 @@ import numpy as np
 import tflite
 
 from harness.errors import ConfigError, ModelError
+from harness.models import channel_surgery, tflite_writer
 from harness.models.inspect import ModelReport, inspect_bytes, layer_name, zero_mask
 from harness.models.tflite_file import (
     ModelFile,
@@ -49,6 +56,7 @@ PRUNABLE_AXES: dict[str, int] = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CO
 CHANNEL_OPS = ("CONV_2D", "FULLY_CONNECTED")
 METHODS = ("magnitude", "channel")
 SCOPES = ("layer", "global")
+STRUCTURAL = ("removed", "zeroed")  # what channel pruning does with the channels it picks
 # Operators whose output is the same values rearranged: a layer feeding one of these into a graph
 # output still "is" the output layer for channel pruning.
 _PASS_THROUGH = {"RESHAPE", "SOFTMAX", "LOGISTIC", "SQUEEZE", "QUANTIZE", "DEQUANTIZE", "ARG_MAX"}
@@ -60,6 +68,7 @@ class Target:
 
     layers: list[str]
     op: str
+    ops: list[int]  # operator indices in subgraph 0, one per layer
     buffer: int
     values: np.ndarray  # writable int8 view into the model bytes, shaped like the tensor
     quant: Quantization
@@ -80,9 +89,10 @@ class PruneResult:
     measured_sparsity: float  # zero weights / weights over the pruned buffers
     layer_sparsity: dict[str, float]
     not_pruned: list[str] = field(default_factory=list)
+    structural: str | None = None  # channel pruning: "removed" or "zeroed"
 
 
-def check_options(method: str, sparsity: float, scope: str) -> None:
+def check_options(method: str, sparsity: float, scope: str, structural: str = "removed") -> None:
     if method not in METHODS:
         raise ConfigError(f"unknown pruning method {method!r}; use one of {', '.join(METHODS)}.")
     if scope not in SCOPES:
@@ -97,6 +107,8 @@ def check_options(method: str, sparsity: float, scope: str) -> None:
             "channel pruning ranks channels within each layer; --scope global applies to magnitude only.",
             hint="Use --scope layer with --method channel.",
         )
+    if structural not in STRUCTURAL:
+        raise ConfigError(f"unknown structural mode {structural!r}; use one of {', '.join(STRUCTURAL)}.")
 
 
 def prune_bytes(
@@ -106,16 +118,16 @@ def prune_bytes(
     sparsity: float,
     scope: str = "layer",
     layers: Sequence[str] | None = None,
+    structural: str = "removed",
 ) -> PruneResult:
     """Prune a parsed model in memory; the input `mf` is left as it was."""
-    check_options(method, sparsity, scope)
+    check_options(method, sparsity, scope, structural)
     data = bytearray(mf.data)
     model = tflite.Model.GetRootAs(data, 0)
     targets, not_pruned = find_targets(model, data, mf.path, method, layers)
     if method == "channel":
-        for t in targets:
-            _prune_channels(t, sparsity)
-    elif scope == "global":
+        return _channel_surgery(mf, targets, not_pruned, sparsity, structural)
+    if scope == "global":
         _prune_smallest(targets, sparsity)
     else:
         for t in targets:
@@ -142,14 +154,15 @@ def prune_file(
     arena: bool = True,
     layers: Sequence[str] | None = None,
     name: str | None = None,
+    structural: str = "removed",
 ) -> ModelVariant:
     """Prune `src` into `dst` and describe the result; nothing is written if anything is wrong."""
     src, dst = Path(src), Path(dst)
-    check_options(method, sparsity, scope)
+    check_options(method, sparsity, scope, structural)
     _check_not_input(src, dst)
     mf = read_model(src)
     _check_dataset(mf, dataset)
-    result = prune_bytes(mf, method=method, sparsity=sparsity, scope=scope, layers=layers)
+    result = prune_bytes(mf, method=method, sparsity=sparsity, scope=scope, layers=layers, structural=structural)
     report = inspect_bytes(result.data, dst, arena=arena)
     _write_atomic(dst, result.data)
     variant = _variant(name or dst.stem, dst, mf, result, report, method, scope, sparsity, command)
@@ -166,6 +179,7 @@ def prune_family(
     command: str | None = None,
     dataset: str | Path | None = None,
     arena: bool = True,
+    structural: str = "removed",
 ) -> list[ModelVariant]:
     """Write the original plus one variant per (method, sparsity) into `out_dir`, with a manifest.
 
@@ -176,7 +190,7 @@ def prune_family(
         raise ConfigError("give at least one --method and one --sparsity.")
     for method in methods:
         for s in sparsities:
-            check_options(method, s, scope)
+            check_options(method, s, scope, structural)
     mf = read_model(src)
     _check_dataset(mf, dataset)
     base_dst = out_dir / src.name
@@ -184,9 +198,11 @@ def prune_family(
     for method in methods:
         for s in sparsities:
             name = f"{src.stem}-{method}-{scope}-{round(s * 100):02d}"
+            if method == "channel" and structural != "removed":
+                name += f"-{structural}"
             dst = out_dir / f"{name}.tflite"
             _check_not_input(src, dst)
-            result = prune_bytes(mf, method=method, sparsity=s, scope=scope)
+            result = prune_bytes(mf, method=method, sparsity=s, scope=scope, structural=structural)
             # Inspecting (and the arena search, which runs the model in TFLM) before writing means a
             # model TFLM cannot run fails here, with nothing on disk.
             plans.append((name, dst, method, s, result, inspect_bytes(result.data, dst, arena=arena)))
@@ -236,6 +252,7 @@ def find_targets(
         tensor = graph.Tensors(weight)
         if tensor.Buffer() in by_buffer:
             by_buffer[tensor.Buffer()].layers.append(name)  # shared buffer: prune once
+            by_buffer[tensor.Buffer()].ops.append(i)
             continue
         by_buffer[tensor.Buffer()] = Target(
             layers=[name],
@@ -244,6 +261,7 @@ def find_targets(
             values=constant_array(model, data, tensor),
             quant=quantization(tensor),
             axis=PRUNABLE_AXES[opname],
+            ops=[i],
         )
     _check_selection(path, only, seen)
     if not by_buffer:
@@ -307,7 +325,7 @@ def _reject(
                 "depthwise channel cuts the channel for every layer after it, which is not a per-layer choice.",
                 hint="Prune the pointwise CONV_2D that feeds it instead, or use --method magnitude.",
             )
-        return "channel pruning handles CONV_2D and FULLY_CONNECTED only"
+        return "a depthwise layer loses channels only with a pruned CONV_2D/FULLY_CONNECTED feeding it"
     if is_output:
         if explicit:
             raise ModelError(
@@ -366,19 +384,65 @@ def _prune_smallest(targets: list[Target], sparsity: float) -> None:
         start += t.values.size
 
 
-def _prune_channels(t: Target, sparsity: float) -> None:
+def _channels_to_keep(t: Target, sparsity: float) -> np.ndarray:
+    """True for the output channels to keep: all but the round(sparsity × n) of smallest L1 norm."""
     channels = t.values.shape[t.axis]
     # Keep at least one channel: an all-zero layer turns the rest of the network into constants.
     k = min(round(sparsity * channels), channels - 1)
-    if k <= 0:
-        return
-    l1 = np.moveaxis(t.magnitude(), t.axis, 0).reshape(channels, -1).sum(axis=1)
-    drop = np.argsort(l1, kind="stable")[:k]
-    mask = np.zeros(t.values.shape, dtype=bool)
-    index = [slice(None)] * t.values.ndim
-    index[t.axis] = drop
-    mask[tuple(index)] = True
-    t.set_zero(mask)
+    keep = np.ones(channels, dtype=bool)
+    if k > 0:
+        l1 = np.moveaxis(t.magnitude(), t.axis, 0).reshape(channels, -1).sum(axis=1)
+        keep[np.argsort(l1, kind="stable")[:k]] = False
+    return keep
+
+
+def _channel_surgery(
+    mf: ModelFile, targets: list[Target], not_pruned: list[str], sparsity: float, structural: str
+) -> PruneResult:
+    """Plan every layer's removal on the unedited model, then apply the plans and re-serialise.
+
+    Planning first means every layer ranks its channels on its original weights, whatever the
+    order, and the removed and zeroed variants pick the same channels.
+    """
+    graph = channel_surgery.Graph(tflite_writer.unpack(mf.data))
+    plans, wanted, refused = [], 0, []
+    for t in targets:
+        keep = _channels_to_keep(t, sparsity)
+        if keep.all():
+            continue
+        wanted += 1
+        if len(t.ops) > 1:
+            refused.append(f"{t.layers[0]} ({t.op}): its weights are shared with {', '.join(t.layers[1:])}")
+            continue
+        try:
+            plans.append(channel_surgery.plan_removal(graph, t.ops[0], keep))
+        except channel_surgery.CannotRemove as exc:
+            refused.append(f"{t.layers[0]} ({t.op}): {exc}")
+    not_pruned = not_pruned + refused
+    if wanted and not plans:
+        raise ModelError(
+            f"{str(mf.path)!r}: channel pruning cannot shrink any layer: {'; '.join(refused)}.",
+            hint="Use --method magnitude, or a model whose hidden CONV_2D/FULLY_CONNECTED layers feed "
+            "convolutions, pooling or activations (no residual joins).",
+        )
+    for plan in plans:
+        channel_surgery.apply(graph, plan, remove=structural == "removed")
+    out = tflite_writer.pack(graph.model)
+    # Zeroing edits the producers and their depthwise followers; removal also cuts consumers' inputs.
+    touched = sorted({op for plan in plans for op in plan.touched_layers if structural == "removed"
+                      or op == plan.producer or op in {f for f, _ in plan.slice_out}})
+    report = inspect_bytes(out, mf.path, arena=False)
+    # A depthwise layer that lost its channels with the layer feeding it was pruned after all.
+    followers = {report.ops[op].layer for plan in plans for op, _ in plan.slice_out}
+    not_pruned = [n for n in not_pruned if n.split(" (")[0] not in followers]
+    per_layer: dict[str, float] = {}
+    zeros = total = 0
+    for op in touched:
+        info = report.ops[op]
+        zeros, total = zeros + info.zero_weights, total + info.weight_elements
+        per_layer[info.layer] = round(info.zero_fraction or 0.0, 4)
+    measured = round(zeros / total, 4) if total else 0.0
+    return PruneResult(out, measured, per_layer, not_pruned, structural=structural)
 
 
 def _check_not_input(src: Path, dst: Path) -> None:
@@ -430,6 +494,8 @@ def _variant(
         gzip_bytes=report.gzip_bytes,
         arena_bytes=report.arena.minimum_bytes if report.arena else None,
         not_pruned=result.not_pruned,
+        structural=result.structural,
+        runtimes=report.runtimes,
         command=command,
     )
 
@@ -451,6 +517,7 @@ def _original(mf: ModelFile, dst: Path, command: str | None, arena: bool) -> Mod
         size_bytes=report.size_bytes,
         gzip_bytes=report.gzip_bytes,
         arena_bytes=report.arena.minimum_bytes if report.arena else None,
+        runtimes=report.runtimes,
         command=command,
     )
 

@@ -45,6 +45,10 @@ class ModelVariant:
     accuracy: float | None = None
     accuracy_method: str | None = None
     not_pruned: list[str] = field(default_factory=list)
+    # Channel pruning: "removed" (channels cut out, the model shrinks) or "zeroed" (same shape).
+    structural: str | None = None
+    # Which runtimes load and run the file: {"litert": "ok" | "rejected: ...", "tflite-micro": ...}.
+    runtimes: dict[str, str] = field(default_factory=dict)
     command: str | None = None
     dataset: Path | None = None
 

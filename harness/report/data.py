@@ -20,6 +20,7 @@ from harness import results
 from harness.bundle import RunBundle, load_bundle
 from harness.config import DEFAULT_STORE_URL
 from harness.defaults import DEFAULT_CV_THRESHOLD
+from harness.failures import group_failures
 
 log = logging.getLogger(__name__)
 
@@ -276,10 +277,11 @@ def collect_warnings(data: ReportData) -> list[ReportWarning]:
             out.append(ReportWarning("throttled", f"{cell.board} / {cell.variant_name} repeat {cell.repeat}: "
                                      f"{reason}.", board=cell.board, variant=cell.variant_name))
         out.extend(_estimated_energy(cells))
-        for cell in cells[cells["status"] != "ok"].itertuples(index=False):
-            out.append(ReportWarning("failed", f"{cell.board} / {cell.variant_name} repeat {cell.repeat} failed: "
-                                     f"{cell.error or 'no error recorded'}", board=cell.board,
-                                     variant=cell.variant_name))
+        failed = cells[cells["status"] != "ok"]
+        # One warning per board and error, with its count and a hint, not one per cell.
+        for group in group_failures(zip(failed["board"], failed["variant_name"], failed["error"], strict=True)):
+            out.append(ReportWarning("failed", group.describe(limit=6), board=group.device,
+                                     variant=group.variants[0] if len(group.variants) == 1 else None))
     log.debug("%d report warnings", len(out))
     return out
 
