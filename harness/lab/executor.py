@@ -7,10 +7,10 @@ boards wherever they are. Results come back to this process, the single store wr
 finish. A lane timed on its host's CPU sends one cell at a time and waits for the commit, as in
 threads.
 
-Faults: when a worker dies, Dask sends its in-flight and queued cells of a *pool* to the pool's other
-boards. A board no live worker holds any more has its unfinished cells failed here with the reason
-(Dask alone would wait for it forever). A lost scheduler ends the run: what was committed stays, the
-rest is resumable.
+Faults: when a worker dies, its in-flight and queued cells of a *pool* are sent again to the pool's
+other boards (none was committed). A board no live worker holds any more has its unfinished cells
+failed here with the reason (Dask alone would wait for it forever). A lost scheduler ends the run:
+what was committed stays, the rest is resumable.
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ class DaskExecutor:
                         continue
                     if not any(r.get(s.resource, 0) > 0 for r in present.values()):
                         yield from self._fail_lane(s, [*s.pending.values(), *s.queued], self._lost_reason(s.lane))
-                    elif not s.lane.times_on_host:
-                        self._fill(s)  # a worker left or joined: place what waits on those still here
+                    else:
+                        self._move_from_lost_workers(s, present)
 
     def _fill(self, state: _LaneState) -> None:
         """Send the lane's next cells to workers with a free board of its resource, up to `depth` per
@@ -171,15 +171,31 @@ class DaskExecutor:
                 return
             self._submit(state, state.queued.pop(0), target)
 
+    def _move_from_lost_workers(self, state: _LaneState, present: dict[str, dict[str, float]]) -> None:
+        """Cells sent to a worker that has left (a pool's other boards are still here): nothing of theirs
+        was committed, so they go back to the front of the queue and on to the boards still here."""
+        gone = [key for key, worker in state.placed.items() if worker not in present]
+        for key in gone:
+            cell = state.pending.pop(key)
+            state.placed.pop(key)
+            fut = self._futures.pop(key, None)
+            if fut is not None:
+                fut.cancel()
+            state.queued.insert(0, cell)
+        if gone:
+            log.warning("lane %s: %d cells move off a worker that left the lab", state.lane.name, len(gone))
+        self._fill(state)
+
     def _submit(self, state: _LaneState, cell: Cell, worker: str) -> None:
         lane = state.lane
         # The inputs travel with each cell (a digits variant is ~30 KB): data scattered to one worker would
         # die with it, and a pool's cell that Dask moves to another board must still have what it needs.
         inputs = lane.inputs[cell.variant.sha256]
         index = next(self._counter)
-        # allow_other_workers: if that worker dies, Dask may move the cell to another holder of the resource.
+        # A strict worker restriction: a loose one lets Dask send a board's cell to a worker without the
+        # board when its own dies (and that worker then fails). Moving cells is done here instead.
         fut = self.client.submit(run_cell, lane.name, cell, inputs, lane.timing, lane.energy,
-                                 resources={state.resource: 1}, workers=[worker], allow_other_workers=True,
+                                 resources={state.resource: 1}, workers=[worker], allow_other_workers=False,
                                  pure=False, priority=-index, key=f"bench-cell-{self._token}-{index}")
         state.pending[fut.key] = cell
         state.placed[fut.key] = worker
