@@ -100,6 +100,9 @@ def sweep(
     report: Annotated[bool, typer.Option(help="write the HTML/Markdown/CSV report under reports/<run>/")] = True,
     mlperf_rules: Annotated[bool, typer.Option("--mlperf-rules", help="mlperf devices: 5 windows of >= 10 s "
                                                "each, as MLCommons Tiny submissions require")] = False,
+    cluster: Annotated[str | None, typer.Option(help="run on the lab's Dask scheduler ADDR (see 'Lab')")] = None,
+    wait: Annotated[float | None, typer.Option(min=0, help="lab: wait up to SECONDS for boards another sweep "
+                                                           "holds (default: refuse)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the run id, status and cell counts as JSON "
                                                          "instead of the table")] = False,
 ) -> None:
@@ -110,7 +113,10 @@ def sweep(
     from harness.sweep import run_sweep
     from harness.table import results_table
 
-    config = _apply_overrides(resolve_config(config_path), model, device, sparsity, method, repeats,
+    base = resolve_config(config_path)
+    on_lab = bool(cluster or base.cluster.address)
+    # On the lab, --device picks among the lab's boards and pools, not this host's bench.toml.
+    config = _apply_overrides(base, model, None if on_lab else device, sparsity, method, repeats,
                               iterations, warmup, store, min_seconds=min_seconds)
     if threads is not None:
         config = _with_device_setting(config, "threads", threads, flag="--threads")
@@ -122,8 +128,13 @@ def sweep(
     if resume is not None:
         resume = results.resolve_run(resume, config.store.url)
     with RichProgress(err_console) as progress:
-        outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
-                            observer=progress, command=command)
+        if on_lab:
+            from harness.cli_lab import lab_sweep
+
+            outcome = lab_sweep(config, cluster, device, wait, resume, retry_failed, fail_fast, progress, command)
+        else:
+            outcome = run_sweep(config, resume=resume, retry_failed=retry_failed, fail_fast=fail_fast,
+                                observer=progress, command=command)
     code = (EXIT_INTERRUPTED if outcome.interrupted else EXIT_CELLS_FAILED if outcome.cells_failed else EXIT_OK)
     if as_json:
         html = _write_report(outcome.run_id, outcome.store_url, announce=False) if report else None
@@ -301,7 +312,7 @@ def init(
 
 def _mount_optional_commands() -> None:
     """Each command family lives in its own module; the main CLI only mounts them."""
-    from harness import cli_devices, cli_firmware, cli_models, cli_report
+    from harness import cli_devices, cli_firmware, cli_lab, cli_models, cli_report
 
     app.command("report")(cli_report.report_command)
     app.command("compare")(cli_report.compare_command)
@@ -309,6 +320,7 @@ def _mount_optional_commands() -> None:
     app.add_typer(cli_devices.devices_app, name="devices")
     app.add_typer(cli_firmware.firmware_app, name="firmware")
     app.add_typer(cli_models.models_app, name="models")
+    app.add_typer(cli_lab.lab_app, name="lab")
     app.command("prune")(cli_models.prune_command)
 
 

@@ -32,7 +32,22 @@ class StoreConfig(_Strict):
 class DeviceConfig(_Strict):
     name: str = Field(min_length=1)
     kind: str
+    #: Identical boards sharing a pool name are interchangeable: on a lab cluster the pool's cells
+    #: spread over its free boards (see harness/lab).
+    pool: str | None = Field(default=None, min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterConfig(_Strict):
+    """[cluster]: where the lab's Dask scheduler is, and the TLS files to reach it (paths, never keys inline)."""
+
+    #: tcp://127.0.0.1:8786 on one host; tls://scheduler.lab:8786 anywhere else (mutual TLS required).
+    address: str | None = None
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: How long a sweep waits for a board another sweep holds (0: refuse at once, naming the holder).
+    wait_s: float = Field(default=0.0, ge=0.0)
 
 
 class SweepConfig(_Strict):
@@ -82,6 +97,7 @@ class BenchConfig(_Strict):
     meters: list[dict[str, Any]] = Field(default_factory=list)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     #: Where relative paths in the file are resolved from (not a TOML key).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -113,12 +129,16 @@ def _raise_validation(exc: ValidationError, source: str, prefix: str = "") -> No
     raise ConfigError(msg, hint=hint) from None
 
 
+#: Keys of a [[devices]] entry that belong to bench, not to the driver.
+_COMMON_DEVICE_KEYS = ("name", "kind", "pool")
+
+
 def _split_device(entry: Any, index: int, source: str) -> dict[str, Any]:
     """[[devices]] entries are flat in TOML; name and kind are common, the rest belongs to the driver."""
     if not isinstance(entry, dict):
         raise ConfigError(f"{source}: devices[{index}] must be a table ([[devices]]).")
-    common = {k: entry[k] for k in ("name", "kind") if k in entry}
-    return {**common, "settings": {k: v for k, v in entry.items() if k not in ("name", "kind")}}
+    common = {k: entry[k] for k in _COMMON_DEVICE_KEYS if k in entry}
+    return {**common, "settings": {k: v for k, v in entry.items() if k not in _COMMON_DEVICE_KEYS}}
 
 
 def parse_config(doc: dict[str, Any], source: str, base_dir: Path) -> BenchConfig:
@@ -141,8 +161,24 @@ def parse_config(doc: dict[str, Any], source: str, base_dir: Path) -> BenchConfi
             raise ConfigError(f"{source}: devices[{i}].name {dev.name!r} is used twice; names must be unique.")
         seen.add(dev.name)
         validate_device(dev, f"devices[{i}]", source)
+    _check_pools(config, source)
     meter_bindings(config, source)
     return config
+
+
+def _check_pools(config: BenchConfig, source: str) -> None:
+    """A pool holds identical boards: one kind, and no board named like a pool (cell keys would clash)."""
+    names = {d.name for d in config.devices}
+    kinds: dict[str, str] = {}
+    for i, dev in enumerate(config.devices):
+        if dev.pool is None:
+            continue
+        if dev.pool in names:
+            raise ConfigError(f"{source}: devices[{i}].pool {dev.pool!r} is also a device's name.",
+                              hint="Give the pool a name of its own (for example the board model).")
+        if kinds.setdefault(dev.pool, dev.kind) != dev.kind:
+            raise ConfigError(f"{source}: devices[{i}].pool {dev.pool!r} mixes kinds {kinds[dev.pool]!r} and "
+                              f"{dev.kind!r}.", hint="A pool holds identical boards; use one pool per kind of board.")
 
 
 def meter_bindings(config: BenchConfig, source: str = DEFAULT_CONFIG_NAME) -> list[MeterBinding]:

@@ -148,12 +148,12 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
             observer.lane_started(lane.name, len(lane.cells))
         for event in executor.run(_phases(lanes), stop):
             if isinstance(event, Snapshot):
-                snapshots[event.device] = store.add_device_snapshot(run_id, event.info)
+                snapshots[_board(event)] = store.add_device_snapshot(run_id, event.info)
             elif isinstance(event, CellStarted):
                 observer.cell_started(event.device, event.cell_key)
             elif isinstance(event, CellFinished):
                 row = store.add_measurement(event.record, run_id=run_id,
-                                            device_snapshot_id=snapshots.get(event.device))
+                                            device_snapshot_id=snapshots.get(_board(event)))
                 if event.record.ok:
                     ok += 1
                 else:
@@ -163,6 +163,11 @@ def _run_lanes(store: Store, run_id: str, config: BenchConfig, todo: dict[str, l
             elif isinstance(event, LaneDone):
                 observer.lane_finished(event.device)
     return ok, failed
+
+
+def _board(event: Snapshot | CellFinished) -> str:
+    """The physical board an event is about: its lane's device, or for a pool's lane the board that ran it."""
+    return getattr(event, "board", None) or event.device
 
 
 def plan_lanes(config: BenchConfig, todo: dict[str, list[Cell]], inputs: dict[str, CellInputs],

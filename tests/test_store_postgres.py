@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,41 +12,16 @@ from harness.config import parse_config
 from harness.models.zoo import EXAMPLE_DIR
 from harness.store import SCHEMA_VERSION, Store
 from harness.sweep import run_sweep
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.postgres_server import missing_reason, postgres_server
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 server binaries missing: scripts/install --test installs Debian's postgresql")
+    if missing_reason():
+        pytest.fail(missing_reason())
     pytest.importorskip("psycopg", reason="psycopg missing: scripts/install --test installs it")
-    # Not under pytest's basetemp: that is 0700 root's, and the server runs as another user.
-    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    # initdb refuses to run as root: run the server as Debian's postgres user when we are root.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-    port = _free_port()
-    subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                    f"-k {sock} -p {port} -c listen_addresses=''", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://bench@/postgres?host={sock}&port={port}"
-    finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server() as url:
+        yield url
 
 
 def test_a_sweep_stores_and_resumes_on_postgresql(postgres_url: str, tmp_path: Path) -> None:

@@ -94,7 +94,10 @@ def build_report_data(bundle: RunBundle, *, cv_threshold: float = DEFAULT_CV_THR
     summary = results.summarize(cells) if len(cells) else pd.DataFrame(columns=results.SUMMARY_COLUMNS)
     summary = _enrich(summary, cells, runs_df)
     cells = _label_cells(cells, summary)
-    data = ReportData(run_ids=bundle.run_ids, runs=runs_df, devices=_devices(bundle.devices, summary, bundle.run_ids),
+    snapped = cells[cells["device_snapshot_id"].notna()] if "device_snapshot_id" in cells else cells.iloc[0:0]
+    opened = set(zip(snapped["run_id"], snapped["device_name"], strict=True)) if len(snapped) else set()
+    data = ReportData(run_ids=bundle.run_ids, runs=runs_df,
+                      devices=_devices(bundle.devices, summary, bundle.run_ids, opened),
                       variants=bundle.variants, cells=cells, summary=summary, cv_threshold=cv_threshold)
     data.warnings = collect_warnings(data)
     data.warmups = _warmups(cells)
@@ -201,14 +204,17 @@ def _label_cells(cells: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _devices(snaps: pd.DataFrame, summary: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
-    """One row per (run, device): the last snapshot taken (a resumed run takes a new one)."""
+def _devices(snaps: pd.DataFrame, summary: pd.DataFrame, run_ids: list[str],
+             opened: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """One row per (run, device): the last snapshot taken (a resumed run takes a new one). A lab pool's
+    cells point at its boards' snapshots (`opened`), so the pool itself is not a board that never opened."""
     columns = ["run_id", "name", "kind", "runtime", "runtime_version", "cpu", "clock_hz", "details", "captured_at"]
     snaps = snaps if len(snaps) else pd.DataFrame(columns=columns)
     latest = snaps.drop_duplicates(["run_id", "name"], keep="last").copy()
     labels = dict(zip(zip(summary["run_id"], summary["device_name"], strict=True), summary["board"], strict=True))
     # A board that never opened has no snapshot; it still gets a row, so the failures have a name to point at.
-    unseen = [k for k in labels if k not in set(zip(latest["run_id"], latest["name"], strict=True))]
+    have = set(zip(latest["run_id"], latest["name"], strict=True)) | (opened or set())
+    unseen = [k for k in labels if k not in have]
     if unseen:
         latest = pd.concat([latest, pd.DataFrame([{"run_id": r, "name": n, "kind": "not opened", "details": {}}
                                                    for r, n in unseen])], ignore_index=True)

@@ -7,6 +7,8 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from harness.report.backends import backend_tables
+from harness.report.board_spread import TITLE as SPREAD_TITLE
+from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, models_table, runs_table
@@ -61,6 +63,9 @@ def render_html(data: ReportData, figures: list[Figure], *, title: str, generate
         parts += [f"<h3>{escape(board)}</h3>", _table(table)]
     for title, table in backend_tables(data):  # firmware backends side by side, per-op profiles
         parts += [f"<h2>{escape(title)}</h2>", _table(table)]
+    spread = board_spread_table(data)
+    if spread is not None:
+        parts += [f'<h2 id="board-spread">{escape(SPREAD_TITLE)}</h2>', _table(spread)]
     operators = op_tables(data)
     if operators:
         parts.append('<h2 id="operators">Where the time goes, operator by operator</h2>')

@@ -4,6 +4,8 @@ runs, boards, warnings and the original-vs-pruned table of each board, pointing 
 from __future__ import annotations
 
 from harness.report.backends import backend_tables
+from harness.report.board_spread import TITLE as SPREAD_TITLE
+from harness.report.board_spread import board_spread_table
 from harness.report.data import ReportData
 from harness.report.headline import headline_table
 from harness.report.provenance import devices_table, runs_table
@@ -48,6 +50,9 @@ def render_markdown(data: ReportData, *, title: str, generated: str, regenerate:
         out += ["", f"#### {board}", "", md_table(table)]
     for title, table in backend_tables(data):  # firmware backends, when a run has them
         out += ["", f"### {title}", "", md_table(table)]
+    spread = board_spread_table(data)
+    if spread is not None:
+        out += ["", f"### {SPREAD_TITLE}", "", md_table(spread)]
     operators = op_tables(data)
     if operators:
         out += ["", "### Where the time goes, operator by operator"]
