@@ -85,7 +85,7 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
                 elif m.pool == "max":
                     row[m.column] = _max(ok.get(m.column))
                 elif m.column != "model_bytes":  # a property of the file: the first cell's, failed or not
-                    row[m.column] = _median(ok[m.column])
+                    row[m.column] = _median(ok.get(m.column))
             row.update(_iterations(ok))
             row["estimated"] = bool(ok["estimated"].any())
         out.append(row)
