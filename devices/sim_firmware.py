@@ -9,11 +9,8 @@ in `sim_line` (bytes).
 from __future__ import annotations
 
 import logging
-import os
 import random
-import re
 import struct
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchcore.arena import ForkProbe, Outcome, allocation_total, find_minimum
 from devices.mcu import messages as m
 from devices.mcu.framing import FLAG_EVENT, FLAG_RESPONSE, BadFrame, Frame, crc32, encode_frame
 from devices.sim_costmodel import TargetProfile, model_ops, op_cycles
@@ -63,50 +61,23 @@ def _runtime():
     return runtime
 
 
-def arena_fits(model: bytes, size: int) -> bool:
-    """Try an arena size in a forked child: a too-small arena can segfault TFLM, never the sim."""
-    runtime = _runtime()
-    pid = os.fork()
-    if pid == 0:  # child: no Python cleanup, no shared buffers flushed
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.dup2(null, 2)
-            runtime.Interpreter.from_bytes(model, arena_size=size)
-            os._exit(0)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+_BUILDS_NOWHERE = -1
 
 
-def min_arena(model: bytes, lo: int, hi: int) -> int | None:
-    """Smallest working arena in (lo, hi], to the byte, or None if even `hi` fails (~22 forks)."""
-    if not arena_fits(model, hi):
-        return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if arena_fits(model, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+def arena_needed(model: bytes, capacity: int) -> int | None:
+    """None if the model allocates in `capacity` bytes, else the bytes it needs (to the byte), or
+    _BUILDS_NOWHERE if not even MAX_PROBE_ARENA works.
 
-
-def allocation_total(interpreter) -> int | None:
-    """TFLM prints its arena use from C++ to fd 2 only: capture that fd around print_allocations()."""
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(2)
-        try:
-            os.dup2(f.fileno(), 2)
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        text = f.read().decode("utf-8", "replace")
-    match = re.search(r"Arena allocation total (\d+) bytes", text)
-    return int(match.group(1)) if match else None
+    Allocate only, no invoke, to the byte: the firmware's ALLOCATE builds the interpreter and
+    allocates its tensors, and E_ARENA_TOO_SMALL names an exact figure (benchcore.arena says why
+    `bench models inspect` asks differently). Each size is tried in a forked child, since a too-small
+    arena can segfault TFLM; the sim survives it.
+    """
+    with ForkProbe(model, invoke=False) as probe:
+        if probe(capacity) is Outcome.OK:
+            return None
+        found = find_minimum(probe, lo=capacity, hi=MAX_PROBE_ARENA)  # ~22 forks
+    return _BUILDS_NOWHERE if found.minimum is None else found.minimum
 
 
 class Firmware:
@@ -295,11 +266,10 @@ class Firmware:
         capacity = min(self.capacity, limit) if limit else self.capacity
         key = (crc32(model), capacity)
         if key not in self._fits_cache:
-            needed = None if arena_fits(model, capacity) else min_arena(model, capacity, MAX_PROBE_ARENA)
-            self._fits_cache[key] = needed
-            if needed is None and not arena_fits(model, capacity):
-                raise _fail(m.Status.E_MODEL_INVALID, message="TFLM cannot build an interpreter for this model")
+            self._fits_cache[key] = arena_needed(model, capacity)
         needed = self._fits_cache[key]
+        if needed == _BUILDS_NOWHERE:
+            raise _fail(m.Status.E_MODEL_INVALID, message="TFLM cannot build an interpreter for this model")
         if needed is not None:
             raise _fail(m.Status.E_ARENA_TOO_SMALL, needed, capacity)
         try:

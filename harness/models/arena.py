@@ -1,14 +1,14 @@
 """The TFLite Micro tensor arena a model needs, found by probing the real runtime.
 
-TFLM has no API that returns the smallest arena that works, and its own recorded total
-(`print_allocations`) can be larger or smaller than that minimum. So bench searches for it: an
-exponential bracket from 1 KiB upwards, then a binary search down to `granularity` bytes (16, TFLM's
-buffer alignment, by default). A probe allocates *and* invokes once with zero inputs.
+The probe and the search are `benchcore.arena`'s (the simulated MCU uses the same ones, with its
+own options; that module says why). This is `bench models inspect`'s side of it: an exponential
+bracket from 1 KiB upwards, then a binary search down to `granularity` bytes (16, TFLM's buffer
+alignment, by default); a probe allocates *and* invokes once with zero inputs.
 
 TFLM segfaults on a very small arena, so no probe may run in bench's own process. A helper
-subprocess (a fresh interpreter, single-threaded) loads the runtime once and forks one child per
-probe; a crash or a failed allocation in the child means "too small". Forking keeps the cost of a
-search to one interpreter start (~0.2 s) plus a few milliseconds per probe.
+subprocess (`python -m benchcore.arena`: a fresh interpreter, single-threaded) loads the runtime
+once and forks one child per probe; a crash or a failed allocation in the child means "too small".
+Forking keeps the cost of a search to one interpreter start (~0.2 s) plus a few milliseconds per probe.
 Figures are for the host build of TFLM (64-bit pointers); a 32-bit MCU needs somewhat less.
 """
 
@@ -21,8 +21,10 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import benchcore
 from harness.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -49,92 +51,11 @@ class ArenaReport:
         return asdict(self)
 
 
-# Runs in the helper subprocess. It imports nothing from bench so that it works from any cwd, and
-# reads the model from stdin so no temporary file is needed.
-_PROBE_SERVER = r"""
-import ctypes, json, os, re, resource, sys, tempfile
-import numpy as np
-from tflite_micro import runtime
-
-model = sys.stdin.buffer.read()
-granularity, start, limit, n_inputs = (int(a) for a in sys.argv[1:5])
-errlog = tempfile.NamedTemporaryFile(prefix="bench-arena-", suffix=".log", delete=False).name
-
-libc = ctypes.CDLL(None)
-
-def leave(code):
-    # os._exit skips C stdio flushing, and TFLM prints through C stdio.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    libc.fflush(None)
-    os._exit(code)
-
-def child(size, report):
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    fd = os.open(errlog, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 2)
-    os.dup2(fd, 1)
-    try:
-        interp = runtime.Interpreter.from_bytes(model, arena_size=size)
-        for i in range(n_inputs):
-            d = interp.get_input_details(i)
-            interp.set_input(np.zeros(d["shape"], d["dtype"]), i)
-        interp.invoke()
-        if report:
-            interp.print_allocations()
-    except RuntimeError as exc:
-        print(f"RuntimeError: {exc}", file=sys.stderr)
-        leave(1)
-    except BaseException as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        leave(3)
-    leave(0)
-
-stats = {"probes": 0, "crashes": 0}
-
-def probe(size, report=False):
-    stats["probes"] += 1
-    pid = os.fork()
-    if pid == 0:
-        child(size, report)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        stats["crashes"] += 1
-        return "crash"
-    return {0: "ok", 1: "small"}.get(os.WEXITSTATUS(status), "error")
-
-def log_text():
-    with open(errlog, errors="replace") as f:
-        return f.read()
-
-def finish(result):
-    result.update(stats)
-    os.unlink(errlog)
-    print(json.dumps(result))
-    sys.exit(0)
-
-lo, hi = 0, start
-while True:
-    outcome = probe(hi)
-    if outcome == "ok":
-        break
-    if outcome == "error" or hi >= limit:
-        finish({"error": log_text()[-600:], "size": hi})
-    lo, hi = hi, min(hi * 2, limit)
-while hi - lo > granularity:
-    mid = (lo + hi) // 2 // granularity * granularity
-    if mid <= lo:
-        break
-    if probe(mid) == "ok":
-        hi = mid
-    else:
-        lo = mid
-total = None
-if probe(hi, report=True) == "ok":
-    m = re.search(r"Arena allocation total (\d+) bytes", log_text())
-    total = int(m.group(1)) if m else None
-finish({"minimum": hi, "total": total})
-"""
+def _import_path() -> str:
+    """PYTHONPATH for the helper, so it runs the very benchcore this process imported, from any cwd."""
+    here = str(Path(benchcore.__file__).resolve().parents[1])
+    rest = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([here, rest]) if rest else here
 
 
 def probe_arena(
@@ -149,8 +70,8 @@ def probe_arena(
     """Find the smallest TFLM arena that allocates and runs `model`; `name` only labels errors."""
     if granularity < 1 or granularity & (granularity - 1):
         raise ValueError("granularity must be a power of two")
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-c", _PROBE_SERVER, str(granularity), str(START_BYTES), str(limit), str(n_inputs)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": _import_path()}
+    args = [sys.executable, "-m", "benchcore.arena", str(granularity), str(START_BYTES), str(limit), str(n_inputs)]
     started = time.perf_counter()
     try:
         proc = subprocess.run(args, input=model, capture_output=True, timeout=timeout, env=env, check=False)
