@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from benchcore.errors import BenchError, DeviceError
+from benchcore.tflite_model import graph_io
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu.link import PortLock, open_link
 from devices.mlperf.client import CHUNK_BYTES, MAX_CHUNK_BYTES, Identity, MlperfClient
@@ -268,16 +269,13 @@ class MlperfDevice:
 
 
 def _tensor_io(device: str, model: ModelBinary) -> dict[str, Any]:
-    from harness.models.inspect import inspect_bytes
-
     try:
-        rep = inspect_bytes(model.data, model.name, arena=False)
+        inputs, outputs = graph_io(model.data, model.name)
     except BenchError as exc:
         raise DeviceError(device, f"deploy {model.name}", f"cannot read the variant's model: {exc}") from None
-    i, o = rep.inputs[0], rep.outputs[0]
+    i, o = inputs[0], outputs[0]
     return {"in_shape": list(i.shape), "in_dtype": np.dtype(i.dtype.lower()), "out_size": int(np.prod(o.shape)),
-            "out_dtype": np.dtype(o.dtype.lower()), "out_scale": o.scale[0] if o.scale else 0.0,
-            "out_zero": o.zero_point[0] if o.zero_point else 0}  # fmt: skip
+            "out_dtype": np.dtype(o.dtype.lower()), "out_scale": o.scale, "out_zero": o.zero_point}  # fmt: skip
 
 
 def _requantize(values: np.ndarray, io: dict[str, Any]) -> np.ndarray:

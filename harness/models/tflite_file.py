@@ -1,24 +1,34 @@
 """Reading a .tflite file safely.
 
 The Python flatbuffer accessors and the TFLM runtime trust their input; a truncated or foreign file
-can raise deep inside them or crash the process. `read_model` walks every table bench relies on,
-with explicit bounds checks, so bad input fails here with the file's name and what to do next.
+can raise deep inside them or crash the process. `read_model` walks every table bench relies on
+(`benchcore.tflite_model.load_model`, which the drivers use too), with explicit bounds checks, so bad
+input fails here with the file's name and what to do next.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tflite
 
-from benchcore.tflite_model import OPERATOR_NAMES, operator_name  # noqa: F401  (shared with the devices)
+# The structural check and the tensor readers are the core's (the mlperf driver reads a model's
+# inputs and outputs too); re-exported here for the harness's model tools.
+from benchcore.tflite_model import (  # noqa: F401
+    FILE_IDENTIFIER,
+    OPERATOR_NAMES,
+    TYPE_NAMES,
+    Quantization,
+    load_model,
+    operator_name,
+    quantization,
+    tensor_shape,
+    type_name,
+)
 from harness.errors import ModelError
-
-FILE_IDENTIFIER = b"TFL3"
 
 
 @dataclass(frozen=True)
@@ -49,77 +59,13 @@ def read_model(path: str | Path) -> ModelFile:
 
 
 def parse_model(data: bytes, path: Path) -> ModelFile:
-    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
-        raise ModelError(
-            f"{str(path)!r} is not a TFLite model (no 'TFL3' file identifier at byte 4).",
-            hint="Give a .tflite flatbuffer, for example one written by tf.lite.TFLiteConverter.",
-        )
-    try:
-        model = tflite.Model.GetRootAs(data, 0)
-        _walk(model, len(data))
-    except (struct.error, ValueError, IndexError, TypeError) as exc:
-        raise ModelError(
-            f"{str(path)!r} is a damaged TFLite model ({len(data)} bytes; {exc}); it looks truncated.",
-            hint="Copy or export the model again and compare its size with the original.",
-        ) from None
-    return ModelFile(path=path, data=data, sha256=sha256_bytes(data), model=model)
-
-
-def _check_len(what: str, n: int, size: int) -> None:
-    # A flatbuffer vector length read from a truncated file is garbage; no real model comes close.
-    if n < 0 or n > size:
-        raise ValueError(f"{what} claims {n} entries")
-
-
-def _walk(model: tflite.Model, size: int) -> None:
-    _check_len("buffers", model.BuffersLength(), size)
-    _check_len("subgraphs", model.SubgraphsLength(), size)
-    _check_len("operator codes", model.OperatorCodesLength(), size)
-    if model.SubgraphsLength() == 0:
-        raise ValueError("no subgraphs")
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    for i in range(model.BuffersLength()):
-        buf = model.Buffers(i)
-        n = buf.DataLength()
-        _check_len(f"buffer {i}", n, size)
-        if n:
-            buf.DataAsNumpy()
-        if buf.Offset() > 1 and buf.Offset() + buf.Size() > size:
-            raise ValueError(f"buffer {i} lies beyond the end of the file")
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
-        n_tensors = graph.TensorsLength()
-        _check_len("tensors", n_tensors, size)
-        for t in range(n_tensors):
-            tensor = graph.Tensors(t)
-            tensor.ShapeAsNumpy() if tensor.ShapeLength() else None
-            if tensor.Buffer() >= model.BuffersLength():
-                raise ValueError(f"tensor {t} names buffer {tensor.Buffer()}")
-            tensor.Name()
-        _check_len("operators", graph.OperatorsLength(), size)
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            if op.OpcodeIndex() >= model.OperatorCodesLength():
-                raise ValueError(f"operator {o} names opcode {op.OpcodeIndex()}")
-            for k in range(op.InputsLength()):
-                if op.Inputs(k) >= n_tensors:
-                    raise ValueError(f"operator {o} input {k} names tensor {op.Inputs(k)}")
-            for k in range(op.OutputsLength()):
-                if not 0 <= op.Outputs(k) < n_tensors:
-                    raise ValueError(f"operator {o} output {k} names tensor {op.Outputs(k)}")
-        for k in range(graph.InputsLength()):
-            if not 0 <= graph.Inputs(k) < n_tensors:
-                raise ValueError(f"graph input {k} names tensor {graph.Inputs(k)}")
+    """Structurally check model bytes (benchcore.tflite_model.load_model); `path` names them in errors."""
+    return ModelFile(path=path, data=data, sha256=sha256_bytes(data), model=load_model(data, str(path)))
 
 
 # --- Helpers shared by inspect, prune and evaluate -------------------------------------------------
 # They read tensors the way TFLite does, so every tool agrees on names, dtypes and what "zero" means.
 
-TYPE_NAMES: dict[int, str] = {
-    v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_") and isinstance(v, int)
-}
 NUMPY_DTYPES: dict[str, type[np.generic]] = {
     "FLOAT32": np.float32,
     "FLOAT16": np.float16,
@@ -136,45 +82,8 @@ NUMPY_DTYPES: dict[str, type[np.generic]] = {
 }
 
 
-@dataclass(frozen=True)
-class Quantization:
-    """Affine quantization of one tensor; `axis` is None for per-tensor parameters."""
-
-    scale: np.ndarray
-    zero_point: np.ndarray
-    axis: int | None
-
-    def broadcast(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Scale and zero point shaped to broadcast against a tensor of `shape` (per channel or not)."""
-        if self.axis is None or self.scale.size == 1:
-            return self.scale.reshape(()), self.zero_point.reshape(())
-        view = [1] * len(shape)
-        view[self.axis] = -1
-        zero = self.zero_point if self.zero_point.size == self.scale.size else np.zeros_like(self.scale)
-        return self.scale.reshape(view), zero.astype(np.int64).reshape(view)
-
-
-def type_name(tensor: tflite.Tensor) -> str:
-    return TYPE_NAMES.get(tensor.Type(), f"TYPE_{tensor.Type()}")
-
-
 def tensor_name(tensor: tflite.Tensor) -> str:
     return (tensor.Name() or b"").decode(errors="replace")
-
-
-def tensor_shape(tensor: tflite.Tensor) -> tuple[int, ...]:
-    return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-
-
-def quantization(tensor: tflite.Tensor) -> Quantization | None:
-    """The tensor's scale/zero point, or None for a float (or unquantized integer) tensor."""
-    q = tensor.Quantization()
-    if q is None or q.ScaleLength() == 0:
-        return None
-    scale = q.ScaleAsNumpy().astype(np.float64)
-    zero = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(1, np.int64)
-    axis = int(q.QuantizedDimension()) if scale.size > 1 else None
-    return Quantization(scale=scale, zero_point=zero, axis=axis)
 
 
 def buffer_array(model: tflite.Model, data: bytes | bytearray, index: int) -> np.ndarray | None:
