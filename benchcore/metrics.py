@@ -41,18 +41,27 @@ class Metric:
     stored: bool = True
     #: Judged with a rank test over samples, not as one figure per cell.
     has_samples: bool = False
+    #: The cell-details key where a driver declares how far this host-measured figure moves between identical
+    #: runs (`Deployment.ram_noise_bytes`); `compare` does not call a change within it significant. None: exact.
+    noise_key: str | None = None
 
     @property
     def worse(self) -> int:
         """+1: bigger is worse; -1: smaller is worse; 0: no direction."""
         return {"lower": +1, "higher": -1}.get(self.better or "", 0)
 
+    def value_column(self, row: dict[str, Any]) -> str | None:
+        """The column this metric's figure comes from in a summary row (its own, else its fallback)."""
+        if as_float(row.get(self.column)) is not None:
+            return self.column
+        if self.fallback and as_float(row.get(self.fallback)) is not None:
+            return self.fallback
+        return None
+
     def value(self, row: dict[str, Any]) -> float | None:
         """This metric's figure in a summary row (falling back when its own column is empty)."""
-        v = as_float(row.get(self.column))
-        if v is None and self.fallback:
-            v = as_float(row.get(self.fallback))
-        return v
+        column = self.value_column(row)
+        return as_float(row.get(column)) if column else None
 
     def format(self, value: Any) -> str:
         v = as_float(value)
@@ -86,7 +95,8 @@ _ENTRIES = (
     Metric("repeat_spread", "repeat_spread", "", "(max - min) / median of the repeats' medians", pool="spread",
            stored=False),
     Metric("load_time", "load_time_ms", "ms", "model load time", better="lower"),
-    Metric("peak_ram", "ram_bytes", "B", "peak RAM growth", "int", better="lower", fmt=",.0f"),
+    Metric("peak_ram", "ram_bytes", "B", "peak RAM growth", "int", better="lower", fmt=",.0f",
+           noise_key="ram_noise_bytes"),
     Metric("arena", "arena_bytes", "B", "tensor arena", "int", better="lower", fmt=",.0f"),
     Metric("flash", "model_bytes", "B", "model size", "int", better="lower", threshold="+0", fmt=",.0f"),
     Metric("accuracy", "accuracy", "%", "top-1 accuracy", better="higher", threshold="-0.5pp",
@@ -117,6 +127,20 @@ def comparable() -> dict[str, Metric]:
     """The metrics `compare` can judge: every one with a direction that the summary holds (pooled,
     or an alias of pooled columns)."""
     return {m.name: m for m in METRICS.values() if m.better is not None and (m.pool is not None or not m.stored)}
+
+
+def noise_key(column: str | None) -> str | None:
+    """The details key declaring the noise floor of the figure in `column`, None when it is exact."""
+    return next((m.noise_key for m in METRICS.values() if m.column == column and m.noise_key), None)
+
+
+def noise_keys() -> list[str]:
+    return [m.noise_key for m in METRICS.values() if m.noise_key]
+
+
+def may_be_noisy(metric: Metric) -> bool:
+    """Whether a figure this metric judges can come from a column with a declared noise floor."""
+    return noise_key(metric.column) is not None or noise_key(metric.fallback) is not None
 
 
 def default_thresholds() -> tuple[str, ...]:

@@ -147,7 +147,7 @@ class Comparison:
 
     def tests_used(self) -> dict[str, str]:
         return {m: (TEST_NAME + f", α = {self.alpha:g}" if METRICS[m].has_samples
-                    else EXACT_TEST + NOISE_NOTE if m in NOISE_FLOORS else EXACT_TEST)
+                    else EXACT_TEST + NOISE_NOTE if metric_registry.may_be_noisy(METRICS[m]) else EXACT_TEST)
                 for m, t in self.thresholds.items() if t.limit is not None}
 
 
@@ -227,19 +227,17 @@ def _side(bundle: RunBundle) -> tuple[dict[CellKey, dict], dict[CellKey, np.ndar
 # significant, as a latency shift the rank test cannot tell from noise is not. Exact figures have none.
 
 NOISE_NOTE = ", beyond the noise floor the driver declares for a host-measured figure"
-#: metric -> (details key holding the floor, the value column it applies to)
-NOISE_FLOORS: dict[str, tuple[str, str]] = {"ram": ("ram_noise_bytes", "ram_bytes")}
 
 
 def _declared_noise(ok_cells: pd.DataFrame) -> dict[CellKey, dict[str, float]]:
-    """The largest floor any repeat of a cell declared, per details key."""
+    """The largest floor any repeat of a cell declared, per details key (the registry's `noise_key`s)."""
     out: dict[CellKey, dict[str, float]] = {}
     if ok_cells.empty or "details" not in ok_cells:
         return out
     for row in ok_cells[["device_name", "variant_name", "variant_sha256", "details"]].itertuples(index=False):
         details = row.details if isinstance(row.details, dict) else {}
         floors = out.setdefault(CellKey(row.device_name, row.variant_name, str(row.variant_sha256)), {})
-        for detail_key, _ in NOISE_FLOORS.values():
+        for detail_key in metric_registry.noise_keys():
             value = _num(details.get(detail_key))
             if value is not None:
                 floors[detail_key] = max(floors.get(detail_key, 0.0), value)
@@ -247,19 +245,9 @@ def _declared_noise(ok_cells: pd.DataFrame) -> dict[CellKey, dict[str, float]]:
 
 
 def noise_floor(row: dict, metric: str) -> float:
-    """The declared noise of the figure `_value` compares for `metric`, in its unit (0: exact)."""
-    if metric not in NOISE_FLOORS:
-        return 0.0
-    detail_key, column = NOISE_FLOORS[metric]
-    if _value_column(row, metric) != column:
-        return 0.0
-    return _num(row.get(detail_key)) or 0.0
-
-
-def _value_column(row: dict, metric: str) -> str | None:
-    if metric == "ram":
-        return "arena_bytes" if _num(row.get("arena_bytes")) is not None else "ram_bytes"
-    return {"latency": "p50_us", "flash": "model_bytes", "energy": "energy_uj", "accuracy": "accuracy"}.get(metric)
+    """The declared noise of the figure `metric` judges in this row, in its unit (0: an exact figure)."""
+    key = metric_registry.noise_key(METRICS[metric].value_column(row))
+    return (_num(row.get(key)) or 0.0) if key else 0.0
 
 
 def _num(value: object) -> float | None:
