@@ -257,6 +257,27 @@ def build(board_name: str, build_dir: Path | None = None, *, backend: str = "ref
     return out / "bench_fw.elf"
 
 
+#: The static TFLM library a TFLM build makes; the MLPerf firmware links it instead of compiling TFLM again.
+TFLM_LIBRARY = "libbench_tflm.a"
+
+
+def cache_entry(board_name: str, backend: str, tree: Path | None, digest: str | None = None) -> Path:
+    """The image cache's directory for a board, backend and TFLM tree (named by the hash of the inputs)."""
+    digest = digest or input_hash(board_name, backend, tree)
+    return cache_root() / f"{board_name}-{backend}-{digest[:16]}"
+
+
+def store_tflm_library(entry: Path, lib: Path) -> None:
+    """Keep a build's TFLM library beside its cached image, so a later MLPerf build on a fresh checkout
+    (empty build directory, warm cache) links it instead of compiling TFLM for minutes again."""
+    if not lib.is_file() or (entry / TFLM_LIBRARY).is_file():
+        return
+    entry.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=entry, delete=False) as tmp:
+        tmp.write(lib.read_bytes())
+    os.replace(tmp.name, entry / TFLM_LIBRARY)
+
+
 def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None = None,
           build_dir: Path | None = None) -> Image:
     """The Cortex-M image for a board and backend, built once per hash of its inputs.
@@ -269,7 +290,7 @@ def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None
         raise ConfigError(f"{board_name} is not a Cortex-M board.", hint="Use `bench firmware build` for ESP32.")
     tree = tflm_dir or (tflm_tree(backend) if backend != "ref" else None)
     digest = input_hash(board_name, backend, tree)
-    entry = cache_root() / f"{board_name}-{backend}-{digest[:16]}"
+    entry = cache_entry(board_name, backend, tree, digest)
     with _build_lock(entry):
         meta = entry / "image.json"
         if meta.is_file() and (entry / "bench_fw.elf").is_file():
@@ -286,6 +307,7 @@ def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None
         with tempfile.NamedTemporaryFile(dir=entry, delete=False) as tmp:
             tmp.write(elf.read_bytes())
         os.replace(tmp.name, entry / "bench_fw.elf")
+        store_tflm_library(entry, elf.parent / TFLM_LIBRARY)
         d = img.to_dict()
         d.update(tflm_tree=str(tree) if tree else None)
         meta.write_text(json.dumps(d, indent=1))

@@ -36,16 +36,20 @@ TFLM_LIBRARY_ENV = "BENCH_TFLM_LIBRARY"
 
 
 def tflm_library(backend: str, tree: Path | None) -> Path:
-    """libbench_tflm.a of the bench firmware's build for the QEMU board ($BENCH_TFLM_LIBRARY if set),
-    building it when absent."""
+    """libbench_tflm.a of the bench firmware's build for the QEMU board ($BENCH_TFLM_LIBRARY if set): the
+    image cache's copy, else the build directory's (kept in the cache then), building it when absent."""
     if os.environ.get(TFLM_LIBRARY_ENV):
         given = Path(os.environ[TFLM_LIBRARY_ENV])
         if not given.is_file():
             raise FirmwareError(f"${TFLM_LIBRARY_ENV}={given} does not exist.")
         return given.resolve()
-    lib = firmware.default_build_dir(firmware.QEMU_BOARD, backend) / "libbench_tflm.a"
+    entry = firmware.cache_entry(firmware.QEMU_BOARD, backend, tree)
+    if (entry / firmware.TFLM_LIBRARY).is_file():
+        return (entry / firmware.TFLM_LIBRARY).resolve()
+    lib = firmware.default_build_dir(firmware.QEMU_BOARD, backend) / firmware.TFLM_LIBRARY
     if not lib.is_file():
         firmware.build(firmware.QEMU_BOARD, backend=backend, tflm_dir=tree)
+    firmware.store_tflm_library(entry, lib)
     if not lib.is_file():
         raise FirmwareError(f"the {backend} build for {firmware.QEMU_BOARD} left no {lib}.",
                             hint="Pass reuse_tflm=False to compile TFLM into the MLPerf build itself.")
