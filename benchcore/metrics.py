@@ -41,6 +41,11 @@ class Metric:
     stored: bool = True
     #: Judged with a rank test over samples, not as one figure per cell.
     has_samples: bool = False
+    #: Its column in the report's original-vs-pruned table: header (with the unit shown), format, divisor
+    #: (RAM and flash in KiB). Empty header: not a column of its own there.
+    header: str = ""
+    table_fmt: str = ".1f"
+    table_scale: float = 1.0
     #: The cell-details key where a driver declares how far this host-measured figure moves between identical
     #: runs (`Deployment.ram_noise_bytes`); `compare` does not call a change within it significant. None: exact.
     noise_key: str | None = None
@@ -87,14 +92,14 @@ _ENTRIES = (
            has_samples=True),
     # An alias for comparing memory: the arena where the runtime reports one, else peak RAM growth.
     Metric("ram", "arena_bytes", "B", "RAM (arena, else peak RAM growth)", "int", pool=None, better="lower",
-           threshold="+0", fmt=",.0f", fallback="ram_bytes", stored=False),
+           threshold="+0", fmt=",.0f", fallback="ram_bytes", stored=False, header="RAM KiB", table_scale=1024),
     Metric("p95", "p95_us", "µs", "95th-percentile latency", pool="samples", better="lower"),
     Metric("mean", "mean_us", "µs", "mean latency", pool="samples", better="lower"),
     Metric("std", "std_us", "µs", "latency standard deviation", pool=None),
     Metric("cv", "cv", "", "coefficient of variation of latency", pool="samples", better="lower"),
     Metric("repeat_spread", "repeat_spread", "", "(max - min) / median of the repeats' medians", pool="spread",
            stored=False),
-    Metric("load_time", "load_time_ms", "ms", "model load time", better="lower"),
+    Metric("load_time", "load_time_ms", "ms", "model load time", better="lower", header="load ms"),
     Metric("peak_ram", "ram_bytes", "B", "peak RAM growth", "int", better="lower", fmt=",.0f",
            noise_key="ram_noise_bytes"),
     Metric("arena", "arena_bytes", "B", "tensor arena", "int", better="lower", fmt=",.0f"),
@@ -105,8 +110,9 @@ _ENTRIES = (
     Metric("output_agreement", "output_agreement", "", "share of outputs identical to the TFLM runtime's",
            better="higher", fmt="%"),
     Metric("output_max_lsb", "output_max_lsb", "LSB", "largest output difference to the TFLM runtime", "int",
-           pool="max", better="lower", fmt=".0f"),
-    Metric("energy", "energy_uj", "µJ", "energy per inference", better="lower", threshold="+5%"),
+           pool="max", better="lower", fmt=".0f", header="max Δ LSB", table_fmt=".0f"),
+    Metric("energy", "energy_uj", "µJ", "energy per inference", better="lower", threshold="+5%",
+           header="energy µJ", table_fmt=".2f"),
 )
 
 #: name -> metric, in the order the summary shows them.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchcore.metrics import METRICS, Metric
 from harness.report.data import ReportData
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
@@ -61,11 +62,19 @@ def _signed_pp(value: Any) -> str:
     return f" ({float(value):+.1f} pp)"
 
 
-#: The columns of the original-vs-pruned table, in order.
-ORIGINAL_VS_PRUNED_COLUMNS = [
+#: The original-vs-pruned table's columns, in order: a registry metric (shown by its own header and
+#: format), or a column this table composes (sparsity, latency with its spread, speed-up, flash, top-1, n).
+_COLUMNS: list[str | Metric] = [
     "variant", "method", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "latency p50 µs (p5–p95)", "speed-up",
-    "load ms", "RAM KiB", "flash KiB (gzip)", "energy µJ", "top-1", "max Δ LSB", "n",
+    METRICS["load_time"], METRICS["ram"], "flash KiB (gzip)", METRICS["energy"], "top-1", METRICS["output_max_lsb"],
+    "n",
 ]
+ORIGINAL_VS_PRUNED_COLUMNS = [c.header if isinstance(c, Metric) else c for c in _COLUMNS]
+
+
+def metric_cell(metric: Metric, row: dict[str, Any]) -> str:
+    """A registry metric's figure in a summary row, as the table shows it."""
+    return num(metric.value(row), metric.table_fmt, metric.table_scale)
 
 
 def original_vs_pruned(data: ReportData) -> dict[str, Table]:
@@ -79,27 +88,25 @@ def original_vs_pruned(data: ReportData) -> dict[str, Table]:
                                                                   kind="stable")])
         table = Table(list(ORIGINAL_VS_PRUNED_COLUMNS), numeric=set(range(2, len(ORIGINAL_VS_PRUNED_COLUMNS))))
         caps: list[str] = []
-        for r in rows.itertuples(index=False):
+        for r, record in zip(rows.itertuples(index=False), rows.to_dict(orient="records"), strict=True):
             sparsity = [pct(r.zero_weights, 1), pct(r.removed_or_zero, 1)]
             if not r.repeats:
                 table.rows.append([r.variant_name, r.series, *sparsity, f"failed ×{r.failed}",
                                    *[MISSING] * (len(table.columns) - 5)])
                 continue
-            ram = r.arena_bytes if not missing(r.arena_bytes) else r.ram_bytes
             failed = f" ({r.failed} failed)" if r.failed else ""
-            table.rows.append([
-                r.variant_name, r.series, *sparsity,
-                f"{num(r.p50_us, '.1f')}{source_mark(r.latency_source)} ({num(r.p5_us, '.1f')}–"
-                f"{num(r.p95_us, '.1f')}){failed}",
-                MISSING if missing(r.speedup) else f"{r.speedup:.2f}×",
-                num(r.load_time_ms, ".1f"),
-                num(ram, ".1f", 1024),
-                f"{num(r.model_bytes, '.1f', 1024)} ({num(r.gzip_bytes, '.1f', 1024)})",
-                num(r.energy_uj, ".2f"),
-                (MISSING if missing(r.accuracy) else f"{r.accuracy * 100:.1f}%") + _signed_pp(r.accuracy_delta_pp),
-                num(r.output_max_lsb, ".0f"),
-                n_text(r),
-            ])
+            composed = {
+                "variant": r.variant_name, "method": r.series,
+                ZERO_WEIGHTS.label: sparsity[0], REMOVED_OR_ZERO.label: sparsity[1],
+                "latency p50 µs (p5–p95)": f"{num(r.p50_us, '.1f')}{source_mark(r.latency_source)} "
+                                           f"({num(r.p5_us, '.1f')}–{num(r.p95_us, '.1f')}){failed}",
+                "speed-up": MISSING if missing(r.speedup) else f"{r.speedup:.2f}×",
+                "flash KiB (gzip)": f"{num(r.model_bytes, '.1f', 1024)} ({num(r.gzip_bytes, '.1f', 1024)})",
+                "top-1": (MISSING if missing(r.accuracy) else f"{r.accuracy * 100:.1f}%")
+                         + _signed_pp(r.accuracy_delta_pp),
+                "n": n_text(r),
+            }  # fmt: skip
+            table.rows.append([metric_cell(c, record) if isinstance(c, Metric) else composed[c] for c in _COLUMNS])
             if not missing(r.iterations_cap) and r.iterations_cap_reason and r.iterations_cap_reason not in caps:
                 caps.append(str(r.iterations_cap_reason))
         mem = "TFLM arena" if rows["arena_bytes"].notna().any() else "peak RAM growth"
