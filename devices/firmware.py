@@ -21,9 +21,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from benchcore.errors import BenchError, ConfigError
+from devices.boards import BOARDS as BOARDS  # re-exported: callers name boards through firmware
+from devices.boards import Board, board
 
 log = logging.getLogger("bench.firmware")
 
@@ -43,32 +45,9 @@ class FirmwareError(BenchError):
     """A board's build or flash tool failed (exit code 2, like every usage/config problem)."""
 
 
-@dataclass(frozen=True)
-class Board:
-    name: str
-    port: str  # "cortex-m" or "esp32"
-    flash_tool: str | None  # pyocd/esptool, None for an emulator
-    target: str | None = None  # pyocd target name
-
-
-BOARDS: dict[str, Board] = {
-    QEMU_BOARD: Board(QEMU_BOARD, "cortex-m", None),
-    "nucleo-l476rg": Board("nucleo-l476rg", "cortex-m", "pyocd", "stm32l476rg"),
-    "esp32": Board("esp32", "esp32", "esptool"),
-    "esp32s3": Board("esp32s3", "esp32", "esptool"),
-}
-
-
-def board(name: str) -> Board:
-    if name not in BOARDS:
-        raise ConfigError(f"unknown board {name!r}.", hint=f"Known boards: {', '.join(BOARDS)}.")
-    return BOARDS[name]
-
-
 def missing_tools(port: str) -> list[str]:
     """The build tools a port needs that are not on PATH."""
-    need = {"cortex-m": ["cmake", "arm-none-eabi-gcc"], "esp32": ["idf.py"]}[port]
-    return [t for t in need if shutil.which(t) is None]
+    return [t for t in PORTS[port].tools if shutil.which(t) is None]
 
 
 def default_build_dir(board_name: str, backend: str = "ref") -> Path:
@@ -232,29 +211,13 @@ def build(board_name: str, build_dir: Path | None = None, *, backend: str = "ref
     """Build the firmware for a board; returns the image (ELF for Cortex-M, the app .bin for ESP32)."""
     check_backend(backend)
     b = board(board_name)
+    port = PORTS[b.port]
     missing = missing_tools(b.port)
     if missing:
-        hint = {"cortex-m": "apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi "
-                            "libstdc++-arm-none-eabi-newlib",
-                "esp32": "install ESP-IDF (v5.x) and run its export.sh so idf.py is on PATH"}[b.port]  # fmt: skip
-        raise FirmwareError(f"cannot build for {board_name}: {', '.join(missing)} not found.", hint=hint)
+        raise FirmwareError(f"cannot build for {board_name}: {', '.join(missing)} not found.", hint=port.install_hint)
     out = build_dir or default_build_dir(board_name, backend)
-    if b.port == "esp32":
-        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "set-target", board_name], "idf.py set-target")
-        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "build"], "idf.py build")
-        return out / "bench_fw.bin"
-    tree = tflm_dir or (tflm_tree(backend) if backend != "ref" else None)
-    with _build_lock(out):
-        configure = ["cmake", "-S", str(CORTEX_M), "-B", str(out), f"-DBOARD={board_name}", f"-DBACKEND={backend}",
-                     f"-DTFLM_DIR={tree or ''}", "-DCMAKE_BUILD_TYPE=Release"]  # fmt: skip
-        stamp = out / ".bench-configure"
-        if not (out / "CMakeCache.txt").exists() or not stamp.exists() or stamp.read_text() != " ".join(configure):
-            _run(configure, "cmake configure")
-            stamp.write_text(" ".join(configure))
-        # Third-party compiles are long: below-normal priority keeps a shared machine responsive.
-        nice = ["nice", "-n", "10"] if shutil.which("nice") else []
-        _run([*nice, "cmake", "--build", str(out), "-j", str(jobs)], "cmake build")
-    return out / "bench_fw.elf"
+    return port.build(b, out, backend=backend, tree=tflm_dir or (tflm_tree(backend) if backend != "ref" else None),
+                      jobs=jobs)
 
 
 #: The static TFLM library a TFLM build makes; the MLPerf firmware links it instead of compiling TFLM again.
@@ -317,35 +280,99 @@ def image(board_name: str, backend: str, *, jobs: int = 2, tflm_dir: Path | None
 def flash(board_name: str, image: Path | None = None, port: str | None = None) -> list[str]:
     """Flash a built image with the board's tool; returns the command run."""
     b = board(board_name)
-    if b.flash_tool is None:
+    if b.emulator:
         raise ConfigError(f"{board_name} is an emulator: nothing to flash.",
                           hint="Use the `qemu` device kind; it starts QEMU with the image itself.")  # fmt: skip
-    if b.port == "esp32":
-        if shutil.which("idf.py"):
-            cmd = ["idf.py", "-C", str(ESP32), "-B", str(default_build_dir(board_name))]
-            cmd += (["-p", port] if port else []) + ["flash"]
-        elif shutil.which("esptool.py") or shutil.which("esptool"):
-            tool = shutil.which("esptool.py") or "esptool"
-            out = default_build_dir(board_name)
-            # Offsets of ESP-IDF's default layout: bootloader (0x1000 on ESP32, 0x0 on S3), table, app.
-            boot = "0x1000" if board_name == "esp32" else "0x0"
-            cmd = [tool, "--chip", board_name, *(["-p", port] if port else []), "-b", "921600", "write_flash",
-                   boot, str(out / "bootloader" / "bootloader.bin"), "0x8000",
-                   str(out / "partition_table" / "partition-table.bin"), "0x10000", str(image or out / "bench_fw.bin")]
-        else:
-            raise FirmwareError("cannot flash an ESP32: neither idf.py nor esptool is on PATH.",
-                                hint="pip install esptool, or install ESP-IDF.")  # fmt: skip
-    else:
-        tool = shutil.which("pyocd") or shutil.which("probe-rs")
-        if tool is None:
-            raise FirmwareError(f"cannot flash {board_name}: neither pyocd nor probe-rs is on PATH.",
-                                hint="pip install pyocd (ST-LINK/CMSIS-DAP probes), or install probe-rs.")
-        elf = image or default_build_dir(board_name) / "bench_fw.elf"
-        if not elf.exists():
-            raise ConfigError(f"{elf} does not exist.", hint=f"Run `bench firmware build --board {board_name}` first.")
-        if Path(tool).name == "pyocd":
-            cmd = [tool, "flash", "-t", b.target or board_name, *(["-u", port] if port else []), str(elf)]
-        else:
-            cmd = [tool, "download", "--chip", "STM32L476RGTx", str(elf)]
+    cmd = PORTS[b.port].flash_command(b, image, port)
     _run(cmd, "flash")
     return cmd
+
+
+# --- ports: how a board's firmware tree is built and flashed -------------------------------------------
+
+
+class Port(Protocol):
+    name: str
+    #: Build tools that must be on PATH.
+    tools: tuple[str, ...]
+    install_hint: str
+
+    def build(self, b: Board, out: Path, *, backend: str, tree: Path | None, jobs: int) -> Path: ...
+
+    def flash_command(self, b: Board, image: Path | None, serial_port: str | None) -> list[str]: ...
+
+
+class CortexMPort:
+    name = "cortex-m"
+    tools = ("cmake", "arm-none-eabi-gcc")
+    install_hint = ("apt-get install --no-install-recommends cmake gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                    "libstdc++-arm-none-eabi-newlib")
+
+    def build(self, b: Board, out: Path, *, backend: str, tree: Path | None, jobs: int) -> Path:
+        with _build_lock(out):
+            configure = ["cmake", "-S", str(CORTEX_M), "-B", str(out), f"-DBOARD={b.name}", f"-DBACKEND={backend}",
+                         f"-DTFLM_DIR={tree or ''}", "-DCMAKE_BUILD_TYPE=Release"]  # fmt: skip
+            stamp = out / ".bench-configure"
+            if not (out / "CMakeCache.txt").exists() or not stamp.exists() or stamp.read_text() != " ".join(configure):
+                _run(configure, "cmake configure")
+                stamp.write_text(" ".join(configure))
+            # Third-party compiles are long: below-normal priority keeps a shared machine responsive.
+            nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+            _run([*nice, "cmake", "--build", str(out), "-j", str(jobs)], "cmake build")
+        return out / "bench_fw.elf"
+
+    def flash_command(self, b: Board, image: Path | None, serial_port: str | None) -> list[str]:
+        elf = image or default_build_dir(b.name) / "bench_fw.elf"
+        # Each probe tool needs the board to name its chip in that tool's own terms; try them in order.
+        found = False
+        for tool, chip in (("pyocd", b.pyocd_target), ("probe-rs", b.probe_rs_chip)):
+            path = shutil.which(tool)
+            found = found or path is not None
+            if path is None or chip is None:
+                continue
+            if not elf.exists():
+                raise ConfigError(f"{elf} does not exist.", hint=f"Run `bench firmware build --board {b.name}` first.")
+            if tool == "pyocd":
+                return [path, "flash", "-t", chip, *(["-u", serial_port] if serial_port else []), str(elf)]
+            return [path, "download", "--chip", chip, str(elf)]
+        if not found:
+            raise FirmwareError(f"cannot flash {b.name}: neither pyocd nor probe-rs is on PATH.",
+                                hint="pip install pyocd (ST-LINK/CMSIS-DAP probes), or install probe-rs.")
+        raise FirmwareError(
+            f"cannot flash {b.name}: the probe tool on PATH has no chip name for this board "
+            f"(pyocd target {b.pyocd_target!r}, probe-rs chip {b.probe_rs_chip!r}).",
+            hint="Install the other tool, or register the board with its pyocd_target / probe_rs_chip "
+                 "(devices/boards.py).")  # fmt: skip
+
+
+class Esp32Port:
+    name = "esp32"
+    tools = ("idf.py",)
+    install_hint = "install ESP-IDF (v5.x) and run its export.sh so idf.py is on PATH"
+
+    def build(self, b: Board, out: Path, *, backend: str, tree: Path | None, jobs: int) -> Path:
+        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "set-target", b.esp_chip or b.name], "idf.py set-target")
+        _run(["idf.py", "-C", str(ESP32), "-B", str(out), "build"], "idf.py build")
+        return out / "bench_fw.bin"
+
+    def flash_command(self, b: Board, image: Path | None, serial_port: str | None) -> list[str]:
+        out = default_build_dir(b.name)
+        port = ["-p", serial_port] if serial_port else []
+        if shutil.which("idf.py"):
+            return ["idf.py", "-C", str(ESP32), "-B", str(out), *port, "flash"]
+        tool = shutil.which("esptool.py") or shutil.which("esptool")
+        if tool is None:
+            raise FirmwareError("cannot flash an ESP32: neither idf.py nor esptool is on PATH.",
+                                hint="pip install esptool, or install ESP-IDF.")  # fmt: skip
+        if b.esp_chip is None or b.bootloader_offset is None:
+            raise FirmwareError(f"cannot flash {b.name} with esptool: the board names no esp_chip/bootloader_offset.",
+                                hint="Register the board with both (devices/boards.py), or install ESP-IDF.")
+        # ESP-IDF's default layout: second-stage bootloader (offset per chip), partition table, the app.
+        return [tool, "--chip", b.esp_chip, *port, "-b", "921600", "write_flash",
+                b.bootloader_offset, str(out / "bootloader" / "bootloader.bin"),
+                "0x8000", str(out / "partition_table" / "partition-table.bin"),
+                "0x10000", str(image or out / "bench_fw.bin")]  # fmt: skip
+
+
+#: port name -> how it builds and flashes.
+PORTS: dict[str, Port] = {p.name: p for p in (CortexMPort(), Esp32Port())}
