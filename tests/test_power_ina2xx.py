@@ -161,7 +161,8 @@ def test_over_the_loopback_ssh_device(sysfs: FakeSysfs, sshd) -> None:
     entry = sshd.device("pi")
     reader = SshReader.connect("pi", SshSettings(**{k: v for k, v in entry.items() if k not in ("name", "kind")}))
     try:
-        meter = create("ina", "ina2xx", {**settings(sysfs).model_dump(), "via": "device"},
+        # A loaded machine starts the sampler's python over SSH slowly (the 10 s default failed once).
+        meter = create("ina", "ina2xx", {**settings(sysfs).model_dump(), "via": "device", "startup_timeout_s": 120.0},
                        resources={"reader": reader})  # fmt: skip
         meter.open()
         try:
