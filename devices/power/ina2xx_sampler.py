@@ -12,6 +12,7 @@ the end so printing never slows sampling:
     # stop <ns> <stopfile|timeout>
 """
 
+import gc
 import os
 import sys
 import time
@@ -32,6 +33,9 @@ def main(argv):
     if gpio:
         fds.append(os.open(gpio, os.O_RDONLY))
     rows = []
+    # The rows are tuples of ints (no cycles to collect), tens of thousands a second: left on, the cyclic
+    # collector walks the whole growing list again and again, a pause in sampling that can swallow an edge.
+    gc.disable()
     clock = time.monotonic_ns
     exists = os.path.exists
     start = clock()
