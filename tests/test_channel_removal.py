@@ -203,7 +203,7 @@ def test_prune_cli_shows_removal_and_which_runtimes_accept_the_variants(tmp_path
     import typer
     from typer.testing import CliRunner
 
-    from harness.cli_models import prune_command
+    from harness.cli.models import prune_command
 
     app = typer.Typer()
     app.command("prune")(prune_command)

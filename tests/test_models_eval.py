@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli_models import models_app
+from harness.cli.models import models_app
 from harness.errors import DatasetError
 from harness.models.dataset import input_spec, load_dataset
 from harness.models.evaluate import evaluate, tflm_outputs

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli_models import models_app
+from harness.cli.models import models_app
 from harness.errors import ModelError
 from harness.models.inspect import inspect_model, zero_mask
 from harness.models.tflite_file import Quantization

@@ -11,7 +11,7 @@ import tflite
 import typer
 from typer.testing import CliRunner
 
-from harness.cli_models import prune_command
+from harness.cli.models import prune_command
 from harness.errors import ConfigError, ModelError
 from harness.models.evaluate import litert_outputs, tflm_outputs
 from harness.models.inspect import inspect_model

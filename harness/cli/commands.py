@@ -1,12 +1,12 @@
-"""The `bench` command line: it adapts arguments and calls library functions, nothing more.
+"""The `bench` typer app: it adapts arguments and calls library functions, nothing more.
 
-Exit codes: 0 every cell ok; 1 some cells failed; 2 usage or config error; 130 interrupted.
+harness/cli.py is the entry point; it answers `bench --version` itself and imports this module for
+everything else. Exit codes: 0 every cell ok; 1 some cells failed; 2 usage or config error; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 import sys
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 
 from harness import __version__
+from harness.cli import PROG_NAME
 from harness.defaults import DEFAULT_CONFIG_NAME
 from harness.errors import (
     EXIT_CELLS_FAILED,
@@ -34,15 +34,13 @@ if TYPE_CHECKING:
     from harness.config import BenchConfig
 
 # Commands import what they use when they run (pandas, SQLAlchemy, the drivers): `bench --help`
-# and `bench --version` load only typer and rich.
+# loads only typer, rich and the command modules, and `bench --version` not even those (harness/cli.py).
 
 app = typer.Typer(
     help="bench: measure what pruning buys on real hardware — latency, RAM, flash, energy, accuracy.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-#: The program name completion scripts and usage lines use, also when started as `python -m harness`.
-PROG_NAME = "bench"
 # Tables are wide; outside a terminal (CI logs, pipes) rich would squeeze them into 80 columns, so there
 # they get 200 unless COLUMNS says otherwise. In a terminal, tables fit its width (harness/table.py).
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
@@ -54,8 +52,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 
 
 def _version(value: bool) -> None:
-    if value:
-        console.print(f"bench {__version__}")
+    if value:  # `bench --version` alone never gets here (harness/cli.py); `bench -v --version` does
+        console.print(f"{PROG_NAME} {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -66,6 +64,10 @@ def _main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")
     ] = False,
 ) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(name)s: %(message)s", datefmt="[%X]",
                         handlers=[RichHandler(console=err_console, show_path=False)])
@@ -129,7 +131,7 @@ def sweep(
         resume = results.resolve_run(resume, config.store.url)
     with RichProgress(err_console) as progress:
         if on_lab:
-            from harness.cli_lab import lab_sweep
+            from harness.cli.lab import lab_sweep
 
             outcome = lab_sweep(config, cluster, device, wait, resume, retry_failed, fail_fast, progress, command)
         else:
@@ -312,7 +314,11 @@ def init(
 
 def _mount_optional_commands() -> None:
     """Each command family lives in its own module; the main CLI only mounts them."""
-    from harness import cli_devices, cli_firmware, cli_lab, cli_models, cli_report
+    from harness.cli import devices as cli_devices
+    from harness.cli import firmware as cli_firmware
+    from harness.cli import lab as cli_lab
+    from harness.cli import models as cli_models
+    from harness.cli import report as cli_report
 
     app.command("report")(cli_report.report_command)
     app.command("compare")(cli_report.compare_command)

@@ -21,16 +21,13 @@ from rich.markup import escape
 
 from harness.defaults import KERNELS
 from harness.errors import ConfigError
-from harness.models.runtimes import accepted_by
-from harness.sparsity import LEGEND as SPARSITY_LEGEND
-from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
-from harness.table import Col, fitted_table
 
 if TYPE_CHECKING:
     from harness.models.inspect import ModelReport
     from harness.models.variant import ModelVariant
 
-# The model code loads numpy, tflite and LiteRT: each command imports what it uses when it runs.
+# The model code loads numpy, tflite and LiteRT: each command imports what it uses when it runs, and so
+# do the printers (the tables, the sparsity legend, the runtime verdicts), so `bench --help` loads none.
 
 models_app = typer.Typer(
     help="Inspect a .tflite model (operators, MACs, sparsity, sizes, TFLM arena) or measure its accuracy.",
@@ -152,6 +149,8 @@ def prune_command(
 
 
 def _print_report(r: ModelReport) -> None:
+    from harness.table import Col, fitted_table
+
     console.print(f"[bold]{r.path}[/]  sha256 {r.sha256[:12]}…")
     for line in runtime_lines(r.runtimes):
         console.print(line)
@@ -179,6 +178,8 @@ def runtime_lines(runtimes: dict[str, str]) -> list[str]:
     """'runs in: LiteRT, TFLite Micro', then one line per runtime that rejects the model and why."""
     if not runtimes:
         return []
+    from harness.models.runtimes import accepted_by
+
     ok = [RUNTIME_LABELS.get(k, k) for k in accepted_by(runtimes)]
     lines = [f"runs in: {', '.join(ok) or '[red]no runtime[/]'}"]
     for name, verdict in runtimes.items():
@@ -194,6 +195,11 @@ RUNTIME_DEVICES = {"litert": "local and ssh", "tflite-micro": "sim, qemu and MCU
 
 
 def _print_variants(variants: list[ModelVariant], manifest: Path) -> None:
+    from harness.models.runtimes import accepted_by
+    from harness.sparsity import LEGEND as SPARSITY_LEGEND
+    from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS, removed_or_zero
+    from harness.table import Col, fitted_table
+
     cols = [Col("variant", "left", figure=False, keep=-1), Col("method", "left", figure=False, keep=10),
             Col("target", keep=20), Col(ZERO_WEIGHTS.label, keep=-1), Col(REMOVED_OR_ZERO.label, keep=-1),
             Col("params", keep=25), Col("MACs", keep=25), Col("size B", keep=-1), Col("gzip B", keep=30),

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,9 +17,11 @@ from rich.markup import escape
 
 from benchcore.metrics import default_thresholds
 from harness.defaults import DEFAULT_ACCURACY_FLOOR_PP, DEFAULT_ALPHA, DEFAULT_CV_THRESHOLD
-from harness.table import Col, fitted_table
 
-# Each command imports what it uses when it runs, so `bench --help` stays light.
+if TYPE_CHECKING:
+    from harness.table import Col
+
+# Each command imports what it uses when it runs (the tables too), so `bench --help` stays light.
 DEFAULT_THRESHOLDS = default_thresholds()
 #: compare's table columns (harness.compare_output.COLUMNS, restated here so --help loads no pandas).
 COMPARE_COLUMNS = ["cell", "metric", "baseline", "current", "change", "threshold", "p", "verdict"]
@@ -67,10 +69,13 @@ def report_command(
         console.print(str(files.html), highlight=False, soft_wrap=True)
 
 
-#: How the compare table gives way in a narrow terminal (harness/table.py): figures are never cut.
-TABLE_COLUMNS = [Col(name, "right" if name in ("baseline", "current", "change", "p") else "left",
-                     figure=name not in ("cell", "verdict"), keep=keep)
-                 for name, keep in zip(COMPARE_COLUMNS, (-1, -1, 40, -1, -1, 20, 30, -1), strict=True)]
+def _table_columns() -> list[Col]:
+    """How the compare table gives way in a narrow terminal (harness/table.py): figures are never cut."""
+    from harness.table import Col
+
+    return [Col(name, "right" if name in ("baseline", "current", "change", "p") else "left",
+                figure=name not in ("cell", "verdict"), keep=keep)
+            for name, keep in zip(COMPARE_COLUMNS, (-1, -1, 40, -1, -1, 20, 30, -1), strict=True)]
 
 
 def compare_command(
@@ -105,7 +110,9 @@ def compare_command(
     colour = {"regression": "red", "failed": "red", "improvement": "green"}
     shown = rows(result, everything=show_all)
     if shown:
-        console.print(fitted_table(TABLE_COLUMNS, [list(map(escape, r)) for r in shown],
+        from harness.table import fitted_table
+
+        console.print(fitted_table(_table_columns(), [list(map(escape, r)) for r in shown],
                                    title=f"{result.current} against {result.baseline}", width=console.width,
                                    hint="a wider terminal or --json has them",
                                    styles=[next((c for v, c in colour.items() if r[-1].startswith(v)), None)
