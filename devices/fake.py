@@ -26,6 +26,10 @@ class FakeSettings(DeviceSettings):
     fail_models: list[str] = Field(default_factory=list)
     #: When set, open() fails with this message.
     open_error: str | None = None
+    #: Thermal readings around every timed window, in the shape the SSH agent reports them
+    #: (`{temp_c = 84.5, throttled = "0x0"}` before and after), so the throttling path is testable end to end.
+    thermal_before: dict[str, float | str] | None = None
+    thermal_after: dict[str, float | str] | None = None
 
 
 class FakeDevice:
@@ -58,7 +62,11 @@ class FakeDevice:
         rng = np.random.default_rng(seed)
         n = spec.iterations
         lat = self.settings.latency_us * 1e3 + rng.normal(0, self.settings.jitter_us * 1e3 + 1e-9, n)
-        return RunResult(latency_ns=np.abs(lat), source="estimated", timing_method="fake: synthetic latency")
+        thermal = {} if self.settings.thermal_after is None else {
+            "thermal_before": dict(self.settings.thermal_before or {}),
+            "thermal_after": dict(self.settings.thermal_after)}
+        return RunResult(latency_ns=np.abs(lat), source="estimated", timing_method="fake: synthetic latency",
+                         details=thermal)
 
     def close(self) -> None:
         self._model = None

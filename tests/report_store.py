@@ -48,7 +48,8 @@ class ReportStore:
     broken: str
 
 
-def _sweep(workdir: Path, url: str, name: str, devices: list[tuple[str, float, str]]) -> str:
+def sweep_fake_boards(workdir: Path, url: str, name: str, devices: list[tuple[str, float, str]]) -> str:
+    """One sweep of the cut family on `fake` boards (name, latency µs, extra TOML lines); its run id."""
     text = _CONFIG.format(
         url=url, manifest=MANIFEST,
         devices="".join(_DEVICE.format(name=d, latency=lat, jitter=lat * 0.05, extra=extra)
@@ -62,10 +63,10 @@ def build_report_store(workdir: Path) -> ReportStore:
     url = f"sqlite:///{workdir / 'bench.db'}"
     return ReportStore(
         url=url,
-        base=_sweep(workdir, url, "base", [("board-a", 100.0, ""), ("board-b", 300.0, "")]),
-        slow=_sweep(workdir, url, "slow", [("board-a", 120.0, ""), ("board-b", 300.0, "")]),
-        other=_sweep(workdir, url, "other", [("board-c", 100.0, "")]),
-        broken=_sweep(workdir, url, "broken", [("board-a", 100.0, 'open_error = "no USB device"')]),
+        base=sweep_fake_boards(workdir, url, "base", [("board-a", 100.0, ""), ("board-b", 300.0, "")]),
+        slow=sweep_fake_boards(workdir, url, "slow", [("board-a", 120.0, ""), ("board-b", 300.0, "")]),
+        other=sweep_fake_boards(workdir, url, "other", [("board-c", 100.0, "")]),
+        broken=sweep_fake_boards(workdir, url, "broken", [("board-a", 100.0, 'open_error = "no USB device"')]),
     )
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from harness.errors import ConfigError, StoreError
 from harness.report import make_report, parse_formats
@@ -19,7 +18,7 @@ from harness.report.data import find_disagreements, load_report_data
 from harness.report.figures import DODGE, dodge_offsets, pareto_front
 from harness.report.headline import headlines
 from tests.conftest import run_bench, write_config
-from tests.report_store import McuRun, ReportStore, build_report_store
+from tests.report_store import McuRun, ReportStore, build_report_store, sweep_fake_boards
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +65,23 @@ def test_structured_and_unstructured_are_separate_series_against_one_dense_refer
 
 
 def test_warnings_name_estimates_noise_throttling_and_failures(store: ReportStore, tmp_path: Path) -> None:
-    engine = sa.create_engine(store.url)
-    with engine.begin() as conn:  # a driver that saw throttling says so in the cell's details
-        conn.execute(sa.text("UPDATE measurements SET details = :d WHERE run_id = :r AND cell_key LIKE :k"),
-                     {"d": '{"throttled": true, "throttle_reason": "SoC at 85 °C"}', "r": store.slow,
-                      "k": "board-b|dense|%"})
-    engine.dispose()
     data = load_report_data([store.slow, store.broken], store.url, cv_threshold=0.01)
     kinds = {w.kind for w in data.warnings}
-    assert {"estimated", "high-cv", "throttled", "failed"} <= kinds
-    assert any("SoC at 85 °C" in w.message for w in data.warnings)
+    assert {"estimated", "high-cv", "failed"} <= kinds and "throttled" not in kinds
     assert any("no USB device" in w.message for w in data.warnings if w.kind == "failed")
+
+
+def test_a_board_that_throttled_in_its_timed_window_is_warned_about_in_the_report(tmp_path: Path) -> None:
+    """The thermal state travels as a driver reports it (nested before/after, vcgencmd's flags), through the
+    cell's typed record and the store, to the report's warning: nothing is written into the database by hand."""
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    hot = ('thermal_before = { temp_c = 79.0, throttled = "0x0" }\n'
+           'thermal_after = { temp_c = 85.5, throttled = "0x50000" }')
+    cool = 'thermal_before = { temp_c = 51.0, throttled = "0x0" }\nthermal_after = { temp_c = 52.0, throttled = "0x0" }'
+    run = sweep_fake_boards(tmp_path, url, "thermal", [("pi-hot", 100.0, hot), ("pi-cool", 100.0, cool)])
+    warned = [w for w in load_report_data([run], url).warnings if w.kind == "throttled"]
+    assert warned and all(w.message.startswith("pi-hot / ") for w in warned)
+    assert all("0x0 → 0x50000" in w.message and "79.0 → 85.5 °C" in w.message for w in warned)
 
 
 def test_a_run_with_no_successful_cell_still_renders_and_says_so(store: ReportStore, tmp_path: Path) -> None:
