@@ -45,8 +45,18 @@ class CompareError(BenchError):
 METRICS: dict[str, Metric] = metric_registry.comparable()
 DEFAULT_THRESHOLDS = metric_registry.default_thresholds()
 
+
+def _unit_spellings() -> list[str]:
+    """How an absolute threshold may name its metric's unit: as the registry writes it, lower case, and
+    with µ typed as u (`+5us`, `+0b`, `+2uJ`); longest first, for the pattern."""
+    units = {u for m in METRICS.values() for u in (m.unit, m.unit.replace("µ", "u")) if u not in ("", "%")}
+    return sorted(units | {u.lower() for u in units}, key=lambda u: (-len(u), u))
+
+
+_ABSOLUTE_UNITS = _unit_spellings()
 _THRESHOLD_RE = re.compile(r"^\s*(?P<metric>[A-Za-z_]+)\s*=\s*(?:(?P<off>off)|(?P<sign>[+-])?\s*"
-                           r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>%|pp|us|µs|b|B|uj|µJ|uJ)?)\s*$")
+                           r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*"
+                           rf"(?P<unit>%|pp|{'|'.join(map(re.escape, _ABSOLUTE_UNITS))})?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ def parse_threshold(text: str) -> Threshold:
     if match["off"]:
         return Threshold(metric.name, None, "", text.strip())
     unit = match["unit"] or ""
-    unit = "" if unit.lower() in ("us", "µs", "b", "uj", "µj") else unit
+    unit = "" if unit in _ABSOLUTE_UNITS else unit
     if unit not in metric.threshold_units:
         allowed = " or ".join(f"'{u}'" if u else "an absolute value" for u in metric.threshold_units)
         raise ConfigError(f"--threshold {text!r}: {metric.name} takes {allowed}.", hint=hint)
