@@ -21,20 +21,12 @@ from harness.store import Store
 #: Who and what a summary row is about (the variant's columns come from the bundle's join).
 _KEY_COLUMNS = ["run_id", "device_name", "variant_name", "method", "engine", "target_sparsity",
                 ZERO_WEIGHTS.column, REMOVED_OR_ZERO.column, "latency_source", "repeats", "failed"]
-#: How many timed inferences were asked for and the driver's cap, shown right after `n`.
-_ITERATION_COLUMNS = ["iterations_requested", "iterations_cap", "iterations_cap_reason"]
-#: Variant columns shown beside a metric, by the metric column they follow.
-_VARIANT_AFTER = {"model_bytes": "gzip_bytes"}
 
 
 def _summary_columns() -> list[str]:
     out = list(_KEY_COLUMNS)
     for m in metrics.summarized():
-        out.append(m.column)
-        if m.column == "n":
-            out += _ITERATION_COLUMNS
-        if m.column in _VARIANT_AFTER:
-            out.append(_VARIANT_AFTER[m.column])
+        out += [m.column, *m.beside]  # beside: the iteration cap after `n`, the gzip size after the file size
     return [*out, "estimated"]
 
 
@@ -69,9 +61,10 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
             ZERO_WEIGHTS.column: first["measured_sparsity"],
             REMOVED_OR_ZERO.column: removed_or_zero(first["method"], first["measured_sparsity"], first.get("params"),
                                                     params_of.get(first.get("base_sha256"))),
-            "gzip_bytes": first["gzip_bytes"],
-            "model_bytes": first["model_bytes"], "repeats": len(ok), "failed": int(len(group) - len(ok)),
+            "gzip_bytes": first["gzip_bytes"], "repeats": len(ok), "failed": int(len(group) - len(ok)),
         }
+        # A property of the model file, the same in every repeat: the first cell's, failed or not.
+        row.update({m.column: first.get(m.column) for m in pooled if m.pool == "first"})
         if len(ok):
             samples = np.concatenate([np.asarray(s, dtype=np.float64) for s in ok["latency_ns"]])
             from_samples = summarize_ns(samples).as_dict()
@@ -80,11 +73,10 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
                 if m.pool == "samples":
                     row[m.column] = from_samples[m.column]
                 elif m.pool == "spread":
-                    medians = ok["p50_us"].astype(float)
-                    row[m.column] = float((medians.max() - medians.min()) / medians.median()) if len(ok) > 1 else 0.0
+                    row[m.column] = _spread(ok[metrics.METRICS[m.spread_of or ""].column])
                 elif m.pool == "max":
                     row[m.column] = _max(ok.get(m.column))
-                elif m.column != "model_bytes":  # a property of the file: the first cell's, failed or not
+                elif m.pool == "median":
                     row[m.column] = _median(ok.get(m.column))
             row.update(_iterations(ok))
             row["estimated"] = bool(ok["estimated"].any())
@@ -124,6 +116,12 @@ def _iterations(ok: pd.DataFrame) -> dict[str, object]:
     return {"iterations_requested": requested if known else None,
             "iterations_cap": max(caps) if caps else None,
             "iterations_cap_reason": "; ".join(reasons) or None}
+
+
+def _spread(per_repeat: pd.Series) -> float:
+    """(max - min) / median of the repeats' figures; 0 for a single repeat."""
+    values = per_repeat.astype(float)
+    return float((values.max() - values.min()) / values.median()) if len(values) > 1 else 0.0
 
 
 def _max(series: pd.Series | None) -> float | None:

@@ -7,6 +7,7 @@ committed on its own transaction, so whatever stops a sweep, every finished meas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 from benchcore import metrics as metric_registry
 from benchcore.record import Measurement, OpProfile, ThermalState, utcnow
 from harness.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SCHEMA_VERSION", "Store", "measurement_row", "measurements", "new_run_id", "op_profiles", "utcnow"]
 
@@ -88,6 +91,12 @@ variants = sa.Table(
 
 _SQL_TYPES = {"float": sa.Float, "int": sa.BigInteger}
 
+
+def _metric_column(metric: metric_registry.Metric) -> sa.Column[Any]:
+    """A stored metric's column: nullable, typed by the registry (a cell that did not measure it has NULL)."""
+    return sa.Column(metric.column, _SQL_TYPES[metric.sql_type]())
+
+
 #: One row per cell. The fixed columns say which cell, when and how; the metric columns come from
 #: the metric registry (benchcore.metrics), so a new metric is a registry entry, not an edit here.
 measurements = sa.Table(
@@ -107,7 +116,7 @@ measurements = sa.Table(
     sa.Column("finished_at", sa.String(32), nullable=False),
     sa.Column("warmup", sa.Integer),
     sa.Column("latency_ns", sa.JSON),
-    *(sa.Column(m.column, _SQL_TYPES[m.sql_type]()) for m in metric_registry.stored()),
+    *(_metric_column(m) for m in metric_registry.stored()),
     sa.Column("estimated", sa.Boolean, nullable=False, default=False),
     sa.Column("latency_source", sa.String(16)),
     sa.Column("timing_method", sa.String(255)),
@@ -160,6 +169,32 @@ def _migrate_v1_to_v2(conn: Connection) -> None:
 
 #: from_version -> function upgrading a connection's schema to from_version + 1.
 MIGRATIONS: dict[int, Any] = {1: _migrate_v1_to_v2}
+
+
+def add_metric_columns(conn: Connection) -> list[str]:
+    """Add to `measurements` every stored metric column of the registry it lacks; the names added.
+
+    Not a numbered migration: a new metric is one registry entry, and its column is additive and nullable
+    (older cells simply did not measure it), so whether a store has it is read off the table itself, on
+    every open, after the numbered migrations (which own renames and moves). A bench that predates the
+    metric still reads and writes such a store: it names the columns it selects and inserts."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(measurements.name)}
+    added = []
+    table = conn.dialect.identifier_preparer.format_table(measurements)
+    for metric in metric_registry.stored():
+        if metric.column in have:
+            continue
+        spec = sa.schema.CreateColumn(_metric_column(metric)).compile(dialect=conn.dialect)
+        # Two processes opening an old store at once may both try: PostgreSQL skips an existing column,
+        # SQLite (no IF NOT EXISTS here) reports a duplicate, which is the same outcome.
+        if_absent = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+        try:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {if_absent}{spec}")
+        except sa.exc.OperationalError as exc:
+            if "duplicate column" not in str(exc.orig).lower():
+                raise
+        added.append(metric.column)
+    return added
 
 
 def _throttle_reason(details: dict[str, Any]) -> str | None:
@@ -287,6 +322,10 @@ class Store:
                 version += 1
                 conn.execute(meta_table.update().where(meta_table.c.key == "schema_version")
                              .values(value=str(version)))
+            added = add_metric_columns(conn)
+            if added:
+                log.info("store %s: added metric column(s) %s to measurements",
+                         sa.make_url(self.url).render_as_string(hide_password=True), ", ".join(added))
 
     # --- runs ----------------------------------------------------------------------------------
     def create_run(self, run_id: str, *, config: dict[str, Any], n_cells: int, bench_version: str,

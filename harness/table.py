@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
+from benchcore import metrics as metric_registry
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
 
@@ -106,15 +107,33 @@ def _num(value: object, fmt: str, scale: float = 1.0) -> str:
     return format(float(value) / scale, fmt)
 
 
-#: The results table's columns, in order; `keep` says what a narrow terminal gives up first.
-RESULT_COLUMNS = [
+#: The results table's leading columns: who and what each row is; the metric columns follow.
+_KEY_COLUMNS = [
     Col("device", "left", figure=False, keep=-1), Col("variant", "left", figure=False, keep=-1),
     Col("method", "left", figure=False, keep=10), Col(ZERO_WEIGHTS.label, keep=60),
     Col(REMOVED_OR_ZERO.label, keep=60),
-    Col("p50 µs", keep=-1), Col("p5–p95 µs", keep=40), Col("cv", keep=30), Col("n", keep=-1),
-    Col("RAM KiB", keep=50), Col("arena KiB", keep=45), Col("model KiB", keep=55), Col("µJ/inf", keep=35),
-    Col("top-1", keep=50), Col("≡ TFLM", keep=20),
 ]
+#: The results table's columns, in order: the keys, then every registry metric that has a `show` column
+#: (benchcore.metrics), with its header; `keep` says what a narrow terminal gives up first.
+RESULT_COLUMNS = [*_KEY_COLUMNS, *(Col(shown.header, keep=shown.keep) for _, shown in metric_registry.show_columns())]
+
+
+def _metric_cells(row: Any, marks: str, capped: bool) -> list[str]:
+    """A summary row's metric columns, each by its registry format and divisor. Composed around the figure:
+    latency carries how it was timed and any failed repeats, p5 shows the p5–p95 band, n marks a cap."""
+    out = []
+    for metric, shown in metric_registry.show_columns():
+        value = getattr(row, metric.column, None)
+        if metric.name == "latency":
+            out.append(_num(value, shown.fmt, shown.scale) + marks)
+        elif metric.name == "p5":
+            p95 = getattr(row, metric_registry.METRICS["p95"].column)
+            out.append(f"{_num(value, shown.fmt, shown.scale)}–{_num(p95, shown.fmt, shown.scale)}")
+        elif metric.name == "n":
+            out.append(str(value) + ("*" if capped else ""))
+        else:
+            out.append(_num(value, shown.fmt, shown.scale))
+    return out
 
 
 def results_table(summary: pd.DataFrame, title: str, width: int | None = None) -> Table:
@@ -122,26 +141,17 @@ def results_table(summary: pd.DataFrame, title: str, width: int | None = None) -
     capped: dict[str, str] = {}
     for row in summary.itertuples(index=False):
         zero, removed = _num(row.zero_weights, ".1%"), _num(row.removed_or_zero, ".1%")
+        keys = [row.device_name, row.variant_name, row.method or "", zero, removed]
         if not row.repeats:
-            rows.append([row.device_name, row.variant_name, row.method or "", zero, removed,
-                         f"[red]failed ×{row.failed}", *[""] * 9])
+            rows.append([*keys, f"[red]failed ×{row.failed}", *[""] * (len(RESULT_COLUMNS) - len(keys) - 1)])
             continue
         mark = "".join(_SOURCE_MARK.get(s, f" {s}") for s in (row.latency_source or "").split(","))
         failed = f" [red]({row.failed} failed)" if row.failed else ""
-        n = str(row.n)
-        if _present(row.iterations_cap):
-            n += "*"
+        is_capped = _present(row.iterations_cap)
+        if is_capped:
             capped[row.device_name] = (f"{row.device_name}: n = {row.n} of {int(row.iterations_requested)} asked, "
                                        f"{row.iterations_cap_reason or f'capped at {int(row.iterations_cap)}'}")
-        rows.append([
-            row.device_name, row.variant_name, row.method or "", zero, removed,
-            _num(row.p50_us, ".1f") + mark + failed,
-            f"{_num(row.p5_us, '.1f')}–{_num(row.p95_us, '.1f')}",
-            _num(row.cv, ".2f"), n,
-            _num(row.ram_bytes, ".0f", 1024), _num(row.arena_bytes, ".1f", 1024),
-            _num(row.model_bytes, ".1f", 1024), _num(row.energy_uj, ".1f"), _num(row.accuracy, ".3f"),
-            _num(row.output_agreement, ".0%"),
-        ])
+        rows.append([*keys, *_metric_cells(row, mark + failed, is_capped)])
     caption = ("est. = estimated by a cost model; emu. = emulator instruction count; "
                "≡ TFLM = share of outputs identical to the TFLM runtime's; " + SPARSITY_LEGEND
                + "".join(f"\n* {text}" for text in capped.values()))

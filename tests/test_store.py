@@ -110,3 +110,55 @@ def test_a_v1_database_opens_and_migrates_to_v2(tmp_path: Path) -> None:
     assert len(throttled) == 1 and "repeat 1" in throttled[0].message and "0x50005" in throttled[0].message
     Store.open(url, create=False).close()  # migrated once: opening again changes nothing
     assert _version(url) == "2"
+
+
+def _store_missing_a_metric_column(url: str, tmp_path: Path, column: str) -> str:
+    """A store with one sweep whose `measurements` lacks `column`, as if written before that metric existed."""
+    from harness.config import parse_config
+    from harness.models.zoo import EXAMPLE_DIR
+    from harness.sweep import run_sweep
+
+    doc = {"store": {"url": url}, "devices": [{"name": "board", "kind": "fake", "latency_us": 150.0}],
+           "sweep": {"models": [str(EXAMPLE_DIR / "digits_dense.tflite")], "repeats": 2, "iterations": 10}}
+    run_id = run_sweep(parse_config(doc, "test", tmp_path)).run_id
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE measurements DROP COLUMN {column}")
+    engine.dispose()
+    return run_id
+
+
+def _measurement_columns(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns("measurements")]
+    engine.dispose()
+    return columns
+
+
+def _check_a_missing_metric_column_is_added_on_open(url: str, tmp_path: Path) -> None:
+    from harness import results
+
+    run_id = _store_missing_a_metric_column(url, tmp_path, "energy_uj")
+    assert "energy_uj" not in _measurement_columns(url)
+    Store.open(url, create=False).close()  # reading opens it too: `bench show` must not trip on it
+    assert "energy_uj" in _measurement_columns(url) and _version(url) == str(store_module.SCHEMA_VERSION)
+    cells = results.load(run_id, url)  # the old cells, whole, with no figure for the added column
+    assert len(cells) == 2 and cells["energy_uj"].isna().all()
+    assert results.summarize(cells)["p50_us"].iloc[0] == pytest.approx(150.0, rel=1e-3)
+    Store.open(url).close()  # present now: nothing to add, nothing fails
+    assert _measurement_columns(url).count("energy_uj") == 1
+
+
+def test_a_metric_column_the_store_lacks_is_added_on_open(tmp_path: Path) -> None:
+    _check_a_missing_metric_column_is_added_on_open(f"sqlite:///{tmp_path / 'bench.db'}", tmp_path)
+
+
+def test_a_metric_column_the_store_lacks_is_added_on_open_on_postgresql(tmp_path: Path) -> None:
+    from tests.postgres_server import missing_reason, postgres_server
+
+    if missing_reason():
+        pytest.skip(missing_reason())
+    pytest.importorskip("psycopg", reason="psycopg missing: scripts/install --test installs it")
+    with postgres_server() as url:
+        _check_a_missing_metric_column_is_added_on_open(url, tmp_path)

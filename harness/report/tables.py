@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchcore.metrics import METRICS, Metric
+from benchcore import metrics as metric_registry
+from benchcore.metrics import METRICS, Metric, Shown
 from harness.report.data import ReportData
 from harness.sparsity import LEGEND as SPARSITY_LEGEND
 from harness.sparsity import REMOVED_OR_ZERO, ZERO_WEIGHTS
@@ -62,19 +63,44 @@ def _signed_pp(value: Any) -> str:
     return f" ({float(value):+.1f} pp)"
 
 
-#: The original-vs-pruned table's columns, in order: a registry metric (shown by its own header and
-#: format), or a column this table composes (sparsity, latency with its spread, speed-up, flash, top-1, n).
-_COLUMNS: list[str | Metric] = [
-    "variant", "method", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label, "latency p50 µs (p5–p95)", "speed-up",
-    METRICS["load_time"], METRICS["ram"], "flash KiB (gzip)", METRICS["energy"], "top-1", METRICS["output_max_lsb"],
-    "n",
-]
-ORIGINAL_VS_PRUNED_COLUMNS = [c.header if isinstance(c, Metric) else c for c in _COLUMNS]
+#: The original-vs-pruned table's leading columns (who each row is, its sparsity), then the registry
+#: metrics that have a `report` column (benchcore.metrics), in its order, by their headers and formats.
+_KEYS = ["variant", "method", ZERO_WEIGHTS.label, REMOVED_OR_ZERO.label]
+#: Columns this table composes that are no metric of their own, by the metric they follow.
+_AFTER = {"latency": ["speed-up"]}
 
 
-def metric_cell(metric: Metric, row: dict[str, Any]) -> str:
-    """A registry metric's figure in a summary row, as the table shows it."""
-    return num(metric.value(row), metric.table_fmt, metric.table_scale)
+def _columns() -> list[tuple[Metric, Shown] | str]:
+    out: list[tuple[Metric, Shown] | str] = list(_KEYS)
+    for metric, shown in metric_registry.report_columns():
+        out += [(metric, shown), *_AFTER.get(metric.name, [])]
+    return out
+
+
+_COLUMNS = _columns()
+ORIGINAL_VS_PRUNED_COLUMNS = [c if isinstance(c, str) else c[1].header for c in _COLUMNS]
+
+
+def metric_cell(metric: Metric, row: dict[str, Any], shown: Shown | None = None) -> str:
+    """A registry metric's figure in a summary row, as the table shows it (its `report` format by default)."""
+    shown = shown or metric.report or Shown(metric.name)
+    return num(metric.value(row), shown.fmt, shown.scale)
+
+
+def _composed_cell(metric: Metric, shown: Shown, r: Any, record: dict[str, Any], failed: str) -> str:
+    """A metric's cell, with what this table shows around some figures: the latency's source mark, p5–p95
+    band and failed repeats; the gzip size beside the file size; top-1's change against the dense model."""
+    figure = metric_cell(metric, record, shown)
+    if metric.name == "latency":
+        band = "–".join(metric_cell(METRICS[m], record, shown) for m in ("p5", "p95"))
+        return f"{figure}{source_mark(r.latency_source)} ({band}){failed}"
+    if metric.name == "flash":
+        return f"{figure} ({num(record.get('gzip_bytes'), shown.fmt, shown.scale)})"
+    if metric.name == "accuracy":
+        return figure + _signed_pp(r.accuracy_delta_pp)
+    if metric.name == "n":
+        return n_text(r)
+    return figure
 
 
 def original_vs_pruned(data: ReportData) -> dict[str, Table]:
@@ -90,23 +116,14 @@ def original_vs_pruned(data: ReportData) -> dict[str, Table]:
         caps: list[str] = []
         for r, record in zip(rows.itertuples(index=False), rows.to_dict(orient="records"), strict=True):
             sparsity = [pct(r.zero_weights, 1), pct(r.removed_or_zero, 1)]
+            keys = [r.variant_name, r.series, *sparsity]
             if not r.repeats:
-                table.rows.append([r.variant_name, r.series, *sparsity, f"failed ×{r.failed}",
-                                   *[MISSING] * (len(table.columns) - 5)])
+                table.rows.append([*keys, f"failed ×{r.failed}", *[MISSING] * (len(table.columns) - len(keys) - 1)])
                 continue
             failed = f" ({r.failed} failed)" if r.failed else ""
-            composed = {
-                "variant": r.variant_name, "method": r.series,
-                ZERO_WEIGHTS.label: sparsity[0], REMOVED_OR_ZERO.label: sparsity[1],
-                "latency p50 µs (p5–p95)": f"{num(r.p50_us, '.1f')}{source_mark(r.latency_source)} "
-                                           f"({num(r.p5_us, '.1f')}–{num(r.p95_us, '.1f')}){failed}",
-                "speed-up": MISSING if missing(r.speedup) else f"{r.speedup:.2f}×",
-                "flash KiB (gzip)": f"{num(r.model_bytes, '.1f', 1024)} ({num(r.gzip_bytes, '.1f', 1024)})",
-                "top-1": (MISSING if missing(r.accuracy) else f"{r.accuracy * 100:.1f}%")
-                         + _signed_pp(r.accuracy_delta_pp),
-                "n": n_text(r),
-            }  # fmt: skip
-            table.rows.append([metric_cell(c, record) if isinstance(c, Metric) else composed[c] for c in _COLUMNS])
+            composed = {"speed-up": MISSING if missing(r.speedup) else f"{r.speedup:.2f}×"}
+            table.rows.append([*keys, *(composed[c] if isinstance(c, str) else
+                                        _composed_cell(*c, r, record, failed) for c in _COLUMNS[len(keys):])])
             if not missing(r.iterations_cap) and r.iterations_cap_reason and r.iterations_cap_reason not in caps:
                 caps.append(str(r.iterations_cap_reason))
         mem = "TFLM arena" if rows["arena_bytes"].notna().any() else "peak RAM growth"

@@ -9,23 +9,34 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchcore import metrics
 from harness.report.data import ReportData
 
 log = logging.getLogger(__name__)
 
-CELL_COLUMNS = [
-    "run_id", "board", "device_name", "variant_name", "variant_sha256", "repeat", "status", "error", "started_at",
-    "n", "warmup", "p5_us", "p50_us", "p95_us", "mean_us", "std_us", "cv", "load_time_ms", "ram_bytes",
-    "arena_bytes", "model_bytes", "accuracy", "accuracy_n", "output_agreement", "output_max_lsb", "energy_uj",
-    "estimated", "latency_source",
-]
+#: cells.csv: which cell and when, every stored metric of the registry (benchcore.metrics), then how it
+#: was timed. Cell facts that are no metric go right after the metric they qualify.
+_CELL_KEYS = ["run_id", "board", "device_name", "variant_name", "variant_sha256", "repeat", "status", "error",
+              "started_at"]
+_CELL_AFTER = {"n": ["warmup"]}
+_CELL_TAIL = ["estimated", "latency_source"]
+
+
+def cell_columns() -> list[str]:
+    out = list(_CELL_KEYS)
+    for m in metrics.stored():
+        out += [m.column, *_CELL_AFTER.get(m.column, [])]
+    return [*out, *_CELL_TAIL]
+
+
+CELL_COLUMNS = cell_columns()
 
 
 def write_tidy(data: ReportData, out_dir: Path) -> list[Path]:
     summary_path = out_dir / "summary.csv"
     data.summary.to_csv(summary_path, index=False)
     # Cell facts only: what describes the variant or the board is in summary.csv and the HTML's provenance.
-    cells = data.cells[[c for c in CELL_COLUMNS if c in data.cells]]
+    cells = data.cells[[c for c in cell_columns() if c in data.cells]]
     cells_path = out_dir / "cells.csv"
     cells.to_csv(cells_path, index=False)
     written = [summary_path, cells_path]
