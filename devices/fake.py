@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import numpy as np
 from pydantic import Field
@@ -30,6 +31,11 @@ class FakeSettings(DeviceSettings):
     #: (`{temp_c = 84.5, throttled = "0x0"}` before and after), so the throttling path is testable end to end.
     thermal_before: dict[str, float | str] | None = None
     thermal_after: dict[str, float | str] | None = None
+    #: After `hold_after_runs` runs, each further run waits while the file `hold_file` exists: a test stops a
+    #: sweep at a known cell (kill it, press Ctrl-C, then remove the file) however slow the machine is,
+    #: instead of racing a sleep.
+    hold_file: str | None = None
+    hold_after_runs: int = Field(default=0, ge=0)
 
 
 class FakeDevice:
@@ -39,6 +45,7 @@ class FakeDevice:
         self.name = name
         self.settings = settings
         self._model: ModelBinary | None = None
+        self._runs = 0
 
     def open(self) -> None:
         if self.settings.open_error:
@@ -57,6 +64,10 @@ class FakeDevice:
     def run(self, spec: RunSpec) -> RunResult:
         if self._model is None:
             raise DeviceError(self.name, "run", "no model deployed")
+        self._runs += 1
+        if self.settings.hold_file and self._runs > self.settings.hold_after_runs:
+            while Path(self.settings.hold_file).exists():
+                time.sleep(0.02)
         time.sleep(self.settings.seconds_per_run)
         seed = int.from_bytes(hashlib.sha256(self._model.sha256.encode()).digest()[:4], "little")
         rng = np.random.default_rng(seed)

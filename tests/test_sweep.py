@@ -47,8 +47,13 @@ accuracy_samples = 10
 """
 
 
-def fake_config(workdir: Path, *, seconds: float = 0.0, repeats: int = 2, extra_a: str = "") -> Path:
+def fake_config(workdir: Path, *, seconds: float = 0.0, repeats: int = 2, extra_a: str = "",
+                hold: tuple[Path, int] | None = None) -> Path:
+    """`hold`: (file, runs) — each board parks every run after `runs` while the file exists."""
     text = FAKE_SWEEP.format(seconds=seconds, repeats=repeats, extra_a=extra_a, model=DENSE)
+    if hold is not None:
+        parked = f'hold_file = "{hold[0]}"\nhold_after_runs = {hold[1]}\n'
+        text = text.replace("seconds_per_run = ", parked + "seconds_per_run = ")
     return write_config(workdir / "bench.toml", text)
 
 
@@ -135,13 +140,18 @@ def _start_sweep(workdir: Path) -> subprocess.Popen:
 
 
 def test_a_killed_sweep_resumes_without_repeating_committed_cells(workdir: Path) -> None:
-    fake_config(workdir, seconds=0.25, repeats=5)  # 10 cells, 5 per lane, ~1.3 s per lane
+    # 10 cells, 5 per board; each board parks its third run while the hold file exists, so the sweep is
+    # killed with exactly 4 cells committed, however busy the machine.
+    hold = workdir / "hold"
+    hold.touch()
+    fake_config(workdir, repeats=5, hold=(hold, 2))
     proc = _start_sweep(workdir)
-    _wait_for_cells(workdir / "bench.db", 3, proc)
+    _wait_for_cells(workdir / "bench.db", 4, proc)
     proc.kill()
     proc.wait(timeout=30)
+    hold.unlink()
     before = cells_in_db(workdir / "bench.db")
-    assert 3 <= len(before) < 10
+    assert len(before) == 4
     run_id = before[0][0]
     store = Store.open("sqlite:///bench.db", create=False)
     assert store.get_run(run_id)["status"] == "running"  # killed: nobody could mark it
@@ -157,11 +167,17 @@ def test_a_killed_sweep_resumes_without_repeating_committed_cells(workdir: Path)
 
 
 def test_ctrl_c_finishes_the_current_cell_and_marks_the_run_interrupted(workdir: Path) -> None:
-    fake_config(workdir, seconds=0.4, repeats=5)
+    # Each board parks its second run while the hold file exists: Ctrl-C arrives with those cells in
+    # progress; released, they finish and no further cell starts.
+    hold = workdir / "hold"
+    hold.touch()
+    fake_config(workdir, repeats=5, hold=(hold, 1))
     proc = _start_sweep(workdir)
     _wait_for_cells(workdir / "bench.db", 2, proc)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    time.sleep(0.2)  # not a verdict: lets the signal land while the runs are parked, as a user's would
+    hold.unlink()
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in out and "bench sweep --resume" in out
     cells = cells_in_db(workdir / "bench.db")
