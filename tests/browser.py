@@ -33,7 +33,9 @@ def find_chromium() -> str | None:
 class Browser:
     """One Chromium process with a fresh profile; use as a context manager."""
 
-    def __init__(self, executable: str, timeout: float = 30.0) -> None:
+    # A hang guard, not a speed requirement: Chromium starting and laying out a report on a busy 2-core
+    # machine can take tens of seconds, and a generous limit costs nothing when the page works.
+    def __init__(self, executable: str, timeout: float = 180.0) -> None:
         self.executable = executable
         self.timeout = timeout
         self.events: list[dict[str, Any]] = []
@@ -45,7 +47,7 @@ class Browser:
             [self.executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         port = self._wait_for_port(Path(self._profile.name) / "DevToolsActivePort")
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout).read())
         page = next(t for t in targets if t.get("type") == "page")
         self._ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=self.timeout,
                                                suppress_origin=True)

@@ -42,8 +42,9 @@ def postgres_server() -> Iterator[str]:
     try:
         subprocess.run([*as_user, str(PG_BIN / "initdb"), "-D", str(data), "-U", "bench", "--auth=trust", "-E",
                         "UTF8"], check=True, capture_output=True)
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                        f"-k {sock} -p {port} -c listen_addresses=''", "start"], check=True, capture_output=True)
+        # -t: how long `-w` waits for the server (default 60 s), generous for a busy machine: only a hang costs it.
+        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-t", "300", "-l", str(base / "log"),
+                        "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start"], check=True, capture_output=True)
         yield f"postgresql+psycopg://bench@/postgres?host={sock}&port={port}"
     finally:
         if data.exists():

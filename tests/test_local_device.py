@@ -36,8 +36,10 @@ def test_local_reports_every_latency_after_warmup(device: Device) -> None:
 
 def test_min_seconds_extends_the_timed_loop(device: Device) -> None:
     device.deploy(binary(SHARED_MODELS / "hello_world_int8.tflite"))
-    result = device.run(RunSpec(warmup=0, iterations=5, min_seconds=0.05))
-    assert len(result.latency_ns) > 5
+    result = device.run(RunSpec(warmup=0, iterations=5, min_seconds=0.5))
+    # Five µs-scale inferences are far below 0.5 s, so the loop must go on. Only a machine so busy that
+    # the five took 0.5 s by themselves may stop there (min_seconds was then honoured).
+    assert len(result.latency_ns) > 5 or result.latency_ns.sum() >= 0.5e9, result.latency_ns
 
 
 def test_outputs_classify_the_micro_speech_features(device: Device) -> None:

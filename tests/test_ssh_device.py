@@ -32,6 +32,9 @@ from tests.ssh_fixtures import sshd
 __all__ = ["sshd"]  # the session fixture, imported so pytest finds it here
 
 DENSE = EXAMPLE_DIR / "digits_dense.tflite"
+#: How long the board's working directories may take to go after a device closes (the agent removes its
+#: own at exit): a hang guard, returned from as soon as they are gone; a busy machine takes seconds.
+LEFTOVERS_WAIT_S = 60.0
 
 
 def _config(tmp: Path, server: SshServer, models: list[str], *, repeats: int = 1, **device: Any) -> Any:
@@ -66,7 +69,7 @@ def test_a_sweep_over_ssh_stores_every_variant_with_its_provenance(sshd: SshServ
         assert cell["accuracy_n"] == 20 and 0.0 <= cell["accuracy"] <= 1.0
     assert cells.set_index("variant_name").loc["dense", "accuracy"] >= 0.8  # outputs came back intact
     assert set(cells["runtime"]) == {"ai-edge-litert"}  # the device snapshot: the board's identity
-    assert sshd.remote_leftovers() == []
+    assert sshd.remote_leftovers(wait=LEFTOVERS_WAIT_S) == []
 
 
 def _board_with_vcgencmd(tmp: Path, throttled: str) -> str:
@@ -176,7 +179,7 @@ def test_a_dropped_connection_mid_sweep_is_recovered_or_recorded(sshd: SshServer
     assert list(cells["status"]) == ["ok", "ok", "failed", "ok"], list(cells["error"])
     assert cells.iloc[1]["details"]["reconnects"] == 1
     assert "lost again after reconnecting" in cells.iloc[2]["error"]
-    assert sshd.remote_leftovers() == []
+    assert sshd.remote_leftovers(wait=LEFTOVERS_WAIT_S) == []
 
 
 def test_a_step_that_overruns_its_timeout_is_stopped_and_the_next_one_runs(sshd: SshServer) -> None:
@@ -197,7 +200,7 @@ def test_a_step_that_overruns_its_timeout_is_stopped_and_the_next_one_runs(sshd:
         assert len(device.run(RunSpec(warmup=0, iterations=5)).latency_ns) == 5
     finally:
         device.close()
-    assert sshd.remote_leftovers() == []
+    assert sshd.remote_leftovers(wait=LEFTOVERS_WAIT_S) == []
 
 
 def test_a_hostile_model_name_and_remote_dir_reach_no_shell(sshd: SshServer, tmp_path: Path) -> None:
@@ -225,7 +228,7 @@ def test_probe_shows_identity_and_runtime_or_how_to_install_one(sshd: SshServer,
     assert info["kind"] == "ssh" and info["runtime"] == "ai-edge-litert" and info["details"]["cores"] >= 1
     assert "no TFLite runtime" in listing["bare"]["error"]
     assert "pip install" in listing["bare"]["hint"]
-    assert sshd.remote_leftovers() == []
+    assert sshd.remote_leftovers(wait=LEFTOVERS_WAIT_S) == []
 
 
 def test_ssh_config_aliases_and_proxyjump_are_honoured(sshd: SshServer, tmp_path: Path) -> None:
