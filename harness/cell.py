@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchcore.record import LatencyHistogram, Measurement, OpProfile, ThermalState, utcnow
+from benchcore.record import LatencyHistogram, Measurement, ThermalState, utcnow
 from devices.base import Device, ModelBinary, RunSpec
 from devices.power import PowerMeter, device_window, measure_energy
 from harness.errors import BenchError
@@ -83,7 +83,6 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
     details = {**deployment.details, **{k: v for k, v in result.details.items() if k != "iteration_cap"},
                **({"ram_noise_bytes": deployment.ram_noise_bytes} if deployment.ram_noise_bytes else {}),
                "iterations": _iterations(timing, len(result.latency_ns), result.details)}
-    profile = result.op_profile or _profile_from_details(details)
     record = replace(
         base,
         status="ok",
@@ -92,7 +91,7 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
         estimated=result.source == "estimated",
         latency_source=result.source,
         timing_method=result.timing_method,
-        op_profile=profile,
+        op_profile=result.op_profile,
         histogram=_histogram(details),
         thermal=_thermal(details),
         details=details or None,
@@ -133,23 +132,6 @@ def failed_record(cell: Cell, inputs: CellInputs, timing: Timing, error: str) ->
                        variant_name=cell.variant.name, repeat=cell.repeat, status="failed", error=error,
                        started_at=now, finished_at=now, warmup=timing.warmup,
                        metrics={"model_bytes": len(inputs.model.data)})
-
-
-#: Cell-details keys under which a driver may hand over a per-op profile as plain entries.
-PROFILE_KEYS = ("op_profile", "profile")
-
-
-def _profile_from_details(details: dict[str, Any]) -> OpProfile | None:
-    """A driver that put its per-op profile in `details` ({index, op, ticks|cycles[, share]} entries)
-    gets it typed here, and it leaves `details`: the profile has its own table."""
-    for key in PROFILE_KEYS:
-        entries = details.get(key)
-        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
-            del details[key]
-            unit = "ticks" if "ticks" in entries[0] else "cycles"
-            clock = details.get("clock_hz")
-            return OpProfile.from_entries(entries, unit=unit, clock_hz=float(clock) if clock else None)
-    return None
 
 
 def _histogram(details: dict[str, Any]) -> LatencyHistogram | None:
