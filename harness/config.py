@@ -254,13 +254,18 @@ def with_devices(config: BenchConfig, wanted: list[str]) -> BenchConfig:
 
 
 def with_mlperf_rules(config: BenchConfig) -> BenchConfig:
-    """`--mlperf-rules`: every `mlperf` device measures as MLCommons' Tiny rules require (5 windows, each
-    >= 10 s of DUT time), so its figures can be quoted beside submissions."""
-    if not any(d.kind == "mlperf" for d in config.devices):
+    """`--mlperf-rules`: every device whose driver can measure as MLCommons' Tiny rules require (5 windows,
+    each >= 10 s of DUT time; its settings have `mlperf_rules`) does, so its figures can be quoted beside
+    submissions."""
+
+    def follows_rules(d: DeviceConfig) -> bool:
+        return "mlperf_rules" in registry.driver(d.kind).settings.model_fields
+
+    if not any(follows_rules(d) for d in config.devices):
         raise ConfigError("--mlperf-rules given, but no device has kind = \"mlperf\".",
                           hint="Add an MLPerf Tiny board as [[devices]] kind = \"mlperf\" (README, 'Labs with MLPerf "
                           "Tiny boards'), or drop the flag.")  # fmt: skip
-    devices = [d.model_copy(update={"settings": {**d.settings, "mlperf_rules": True}}) if d.kind == "mlperf" else d
+    devices = [d.model_copy(update={"settings": {**d.settings, "mlperf_rules": True}}) if follows_rules(d) else d
                for d in config.devices]  # fmt: skip
     return config.model_copy(update={"devices": devices})
 
