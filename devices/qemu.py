@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import select
@@ -29,16 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from benchcore.errors import DeviceError
 from devices import firmware
-from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
-from devices.mcu import messages as m
-from devices.mcu.client import McuClient
+from devices.base import DeviceInfo, RunResult, RunSpec
 from devices.mcu.driver import McuDevice, ProtocolSettings
-from devices.mcu.errors import ArenaTooSmallError, DeviceResetError
 from devices.registry import DeviceSettings, DriverSpec
 
 QEMU = "qemu-system-arm"
@@ -217,84 +212,21 @@ class QemuDevice(McuDevice):
 
     def __init__(self, name: str, settings: QemuSettings) -> None:
         s = settings
-        protocol = ProtocolSettings(timeout_s=s.timeout_s, retries=s.retries, trace=s.trace, op_profile=s.op_profile)
-        super().__init__(name, protocol, link=QemuLink(name, settings, logging.getLogger(f"bench.device.{name}")))
+        protocol = ProtocolSettings(timeout_s=s.timeout_s, retries=s.retries, trace=s.trace, op_profile=s.op_profile,
+                                    arena_search=s.arena_search, replay_outputs=s.replay_outputs)  # fmt: skip
+        self.qemu_link = QemuLink(name, settings, logging.getLogger(f"bench.device.{name}"))
+        super().__init__(name, protocol, link=self.qemu_link)
         self.qemu_settings = settings
         self.image: Path | None = None
         self.firmware_image: firmware.Image | None = None
-        self._outputs: dict[tuple[str, str], np.ndarray] = {}
-        self._replayed = False
 
     def open(self) -> None:
         super().open()  # the link finds the image and starts QEMU; on failure it is stopped again
-        self.firmware_image = self.link_provider.firmware_image  # type: ignore[union-attr]
+        self.firmware_image = self.qemu_link.firmware_image
         self.image = self.firmware_image.path if self.firmware_image is not None else None
-
-    def _deploy(self, model: ModelBinary) -> Deployment:
-        dep = super()._deploy(model)
-        if not self.qemu_settings.arena_search or self._alloc is None:
-            return dep
-        minimum, probes = self._arena_minimum(self._alloc.arena_used)
-        details = dict(dep.details)
-        details.update(arena_used_bytes=self._alloc.arena_used, arena_min_bytes=minimum, arena_search_probes=probes,
-                       arena_method="ALLOCATE with a limit, binary search to 16 B on the 32-bit target")  # fmt: skip
-        return dataclasses.replace(dep, details=details)
-
-    def _arena_minimum(self, used: int) -> tuple[int | None, int]:
-        """The smallest arena limit ALLOCATE accepts (16-byte resolution), found on the target.
-
-        The backend's own figure (TFLM's arena_used_bytes()) is where the search starts, not the
-        answer: TFLM plans the tail and head separately and its total can sit either side of the
-        true minimum. The model is re-allocated at the full capacity afterwards. A probe that
-        resets the firmware (a fault inside TFLM) counts as too small."""
-        client = self._client("arena search")
-        probes = 0
-
-        def fits(limit: int) -> bool:
-            nonlocal probes
-            probes += 1
-            try:
-                client.allocate(limit)
-                return True
-            except ArenaTooSmallError:
-                return False
-            except DeviceResetError:
-                # TFLM's planner can fault just above its own arena_used_bytes() (unchecked
-                # allocations); the firmware resets. Too small, then: reload the model, go on.
-                client.hello()
-                if self._model is not None:
-                    client.upload(self._model.data)
-                return False
-
-        capacity = self._alloc.arena_capacity if self._alloc else 0
-        hi = max(16, (used + 15) // 16 * 16)
-        while not fits(hi):
-            if hi >= capacity:
-                hi = 0
-                break
-            hi = min(capacity, hi * 2)
-        minimum: int | None = None
-        if hi:
-            lo = 0  # lo never fits, hi always does
-            while hi - lo > 16:
-                mid = (lo + hi) // 2 // 16 * 16
-                if mid <= lo:
-                    break
-                lo, hi = (lo, mid) if fits(mid) else (mid, hi)
-            minimum = hi
-        self._alloc = client.allocate(self.settings.arena_limit)
-        return minimum, probes
-
-    def _classify(self, client: McuClient, samples: np.ndarray, inp: m.TensorDesc, out: m.TensorDesc) -> np.ndarray:
-        key = (self._model.sha256 if self._model else "", hashlib.sha256(np.ascontiguousarray(samples)).hexdigest())
-        self._replayed = self.qemu_settings.replay_outputs and key in self._outputs
-        if not self._replayed:
-            self._outputs[key] = super()._classify(client, samples, inp, out)
-        return self._outputs[key].copy()
 
     def run(self, spec: RunSpec) -> RunResult:
         s = self.qemu_settings
-        self._replayed = False
         capped = dataclasses.replace(spec, iterations=min(spec.iterations, s.max_iterations),
                                      warmup=min(spec.warmup, s.max_warmup), min_seconds=0.0,
                                      max_iterations=min(spec.max_iterations, s.max_iterations))  # fmt: skip
@@ -302,7 +234,7 @@ class QemuDevice(McuDevice):
         ns_per_insn = float(2**s.icount_shift)
         details = dict(result.details)
         details.update(icount_shift=s.icount_shift, instructions=[float(x) / ns_per_insn for x in result.latency_ns],
-                       outputs_replayed=self._replayed, **self._identity())  # fmt: skip
+                       **self._identity())  # fmt: skip
         if spec.iterations > capped.iterations or spec.warmup > capped.warmup:
             details["iteration_cap"] = {
                 "cap": s.max_iterations, "warmup_cap": s.max_warmup,
@@ -314,8 +246,9 @@ class QemuDevice(McuDevice):
 
     def _identity(self) -> dict[str, Any]:
         """Backend name and TFLM commit, as the firmware itself reports them in HELLO."""
-        hi = self._client("info").info
-        assert hi is not None
+        hi = self.client.info if self.client is not None else None
+        if hi is None:
+            raise DeviceError(self.name, "info", "device is not open", hint="Call open() first.")
         fw = self.firmware_image
         backend = (fw.backend if fw and fw.backend else None) or {"bench-ref": "ref"}.get(hi.backend, hi.backend)
         commit = hi.backend_version if backend.startswith("tflm") else None
