@@ -71,7 +71,9 @@ class Deployment:
 @dataclass(frozen=True)
 class RunSpec:
     """One timed measurement: `warmup` untimed inferences, then at least `iterations` timed ones and,
-    when `min_seconds` is set, more until that much time was spent (never more than `max_iterations`).
+    when `min_seconds` is set, more until the timed inferences add up to that much (never more than
+    `max_iterations`). Every driver counts inference time, not wall time, so a busy host cannot cut
+    the measurement short of what was asked.
 
     `timing_input` is fed for the timed loop; `samples`, when given, are run once each afterwards and
     their outputs returned for accuracy and agreement. Both are already in the model's input dtype.

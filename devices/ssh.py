@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from benchcore.errors import DeviceError
+from benchcore.errors import DeviceError, DeviceTimeoutError
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.local_memory import RSS_NOISE_BYTES
 from devices.registry import DeviceSettings, DriverSpec
@@ -235,8 +235,12 @@ class SshDevice:
     # -- robustness --------------------------------------------------------------------------------
 
     def _live_session(self) -> AgentSession:
-        if self._session is None or not self._session.running:
-            self._restart()  # an earlier timeout or loss left no agent: start a fresh one
+        if self._session is not None and not self._session.running:
+            # Lost between steps (seen first on a busy machine): a fresh agent would have no model,
+            # so this goes through the same reconnect-and-redeploy as a loss mid-request.
+            raise SessionLost("the agent's channel closed")
+        if self._session is None:
+            self._restart()  # an earlier timeout or a failed reconnect left no agent: start a fresh one
         assert self._session is not None
         return self._session
 
@@ -250,6 +254,9 @@ class SshDevice:
             return action()
         except SessionLost as exc:
             first = exc
+        except DeviceTimeoutError:
+            self._stop()  # the session stopped its agent; the next step starts a fresh one
+            raise
         log.warning("%s: %s: %s; reconnecting and retrying once", self.name, step, first)
         self._reconnects += 1
         try:

@@ -27,6 +27,6 @@ sparsities = []       # keep only these target sparsities, each in [0, 1); [] = 
 repeats = 3           # cells per (variant, device); repeats are interleaved across variants
 warmup = 10           # untimed inferences before each timed loop
 iterations = 100      # timed inferences per cell (at least)
-min_seconds = 0.0     # ...and keep going until this much time was spent
+min_seconds = 0.0     # ...and until they add up to this many seconds of inference
 accuracy_samples = "all"   # labelled samples classified per cell for top-1: "all", a count, or 0
 '''

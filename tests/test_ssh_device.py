@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,25 @@ def test_a_dropped_connection_mid_sweep_is_recovered_or_recorded(sshd: SshServer
     assert cells.iloc[1]["details"]["reconnects"] == 1
     assert "lost again after reconnecting" in cells.iloc[2]["error"]
     assert sshd.remote_leftovers(wait=LEFTOVERS_WAIT_S) == []
+
+
+def test_a_link_lost_between_steps_is_reconnected_and_the_model_redeployed(sshd: SshServer) -> None:
+    """The drop lands before the next request is sent (a busy machine ran the race this way once):
+    the run must reload the model on the fresh agent, not ask an empty one to run."""
+    device = _device(sshd)
+    device.open()
+    try:
+        data = DENSE.read_bytes()
+        device.deploy(ModelBinary(name="dense", sha256=hashlib.sha256(data).hexdigest(), data=data))
+        assert sshd.drop_connections() > 0
+        deadline = time.monotonic() + 60.0
+        while device._session is not None and device._session.running and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait for paramiko to see the closed channel
+        assert device._session is not None and not device._session.running
+        result = device.run(RunSpec(warmup=0, iterations=5))
+    finally:
+        device.close()
+    assert len(result.latency_ns) == 5 and result.details["reconnects"] == 1
 
 
 def test_a_step_that_overruns_its_timeout_is_stopped_and_the_next_one_runs(sshd: SshServer) -> None:
