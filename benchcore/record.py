@@ -97,6 +97,13 @@ class ThermalState:
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_readings(cls, before: Any, after: Any) -> ThermalState | None:
+        """From an agent's two readings as they came over the wire; None when it sent neither."""
+        if not isinstance(before, dict) and not isinstance(after, dict):
+            return None
+        return cls(before=before if isinstance(before, dict) else {}, after=after if isinstance(after, dict) else {})
+
     def throttle_reason(self) -> str | None:
         """Why the timed window was (or may have been) throttled, or None when it was not."""
         flag_b, flag_a = self.before.get("throttled"), self.after.get("throttled")

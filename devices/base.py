@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from benchcore.record import OpProfile
+from benchcore.record import LatencyHistogram, OpProfile, ThermalState
 
 #: How a latency figure was obtained; carried into the store and the report.
 #: measured: a clock or cycle counter on the device itself; estimated: a cost model (simulated MCU);
@@ -99,6 +99,10 @@ class RunResult:
     details: dict[str, Any] = field(default_factory=dict)
     #: Where one inference spends its time, operator by operator, for devices that can tell.
     op_profile: OpProfile | None = None
+    #: The device's own histogram of the timed loop (firmware bins cycles it cannot log one by one).
+    histogram: LatencyHistogram | None = None
+    #: The board's thermal state just before and just after the timed window, for boards that report it.
+    thermal: ThermalState | None = None
 
 
 @runtime_checkable

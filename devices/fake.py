@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from benchcore.errors import DeviceError
+from benchcore.record import ThermalState
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.registry import DeviceSettings, DriverSpec
 
@@ -73,11 +74,10 @@ class FakeDevice:
         rng = np.random.default_rng(seed)
         n = spec.iterations
         lat = self.settings.latency_us * 1e3 + rng.normal(0, self.settings.jitter_us * 1e3 + 1e-9, n)
-        thermal = {} if self.settings.thermal_after is None else {
-            "thermal_before": dict(self.settings.thermal_before or {}),
-            "thermal_after": dict(self.settings.thermal_after)}
+        thermal = None if self.settings.thermal_after is None else ThermalState(
+            before=dict(self.settings.thermal_before or {}), after=dict(self.settings.thermal_after))
         return RunResult(latency_ns=np.abs(lat), source="estimated", timing_method="fake: synthetic latency",
-                         details=thermal)
+                         thermal=thermal)
 
     def close(self) -> None:
         self._model = None

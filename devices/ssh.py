@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from benchcore.errors import DeviceError, DeviceTimeoutError
+from benchcore.record import ThermalState
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.local_memory import RSS_NOISE_BYTES
 from devices.registry import DeviceSettings, DriverSpec
@@ -224,12 +225,11 @@ class SshDevice:
                 "delegate": answer.get("delegate"),
                 "peak_rss_bytes": answer.get("peak_rss_bytes"),
                 "rss_bytes": answer.get("rss_bytes"),
-                "thermal_before": answer.get("thermal_before"),
-                "thermal_after": answer.get("thermal_after"),
                 "freq_hz_before": answer.get("freq_hz_before"),
                 "freq_hz_after": answer.get("freq_hz_after"),
                 "reconnects": self._reconnects,
             },
+            thermal=ThermalState.from_readings(answer.get("thermal_before"), answer.get("thermal_after")),
         )
 
     # -- robustness --------------------------------------------------------------------------------

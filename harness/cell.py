@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchcore.record import LatencyHistogram, Measurement, ThermalState, utcnow
+from benchcore.record import Measurement, utcnow
 from devices.base import Device, ModelBinary, RunSpec
 from devices.power import PowerMeter, device_window, measure_energy
 from harness.errors import BenchError
@@ -92,8 +92,8 @@ def measure_cell(device: Device, cell: Cell, inputs: CellInputs, timing: Timing,
         latency_source=result.source,
         timing_method=result.timing_method,
         op_profile=result.op_profile,
-        histogram=_histogram(details),
-        thermal=_thermal(details),
+        histogram=result.histogram,
+        thermal=result.thermal,
         details=details or None,
         metrics={**base.metrics, **summarize_ns(result.latency_ns).as_dict(),
                  "load_time_ms": deployment.load_time_ms, "ram_bytes": deployment.ram_bytes,
@@ -132,22 +132,6 @@ def failed_record(cell: Cell, inputs: CellInputs, timing: Timing, error: str) ->
                        variant_name=cell.variant.name, repeat=cell.repeat, status="failed", error=error,
                        started_at=now, finished_at=now, warmup=timing.warmup,
                        metrics={"model_bytes": len(inputs.model.data)})
-
-
-def _histogram(details: dict[str, Any]) -> LatencyHistogram | None:
-    h = details.get("histogram")
-    if not isinstance(h, dict) or "counts" not in h:
-        return None
-    return LatencyHistogram(base=int(h.get("base") or 0), width=int(h.get("width") or 0),
-                            counts=tuple(int(c) for c in h["counts"]))
-
-
-def _thermal(details: dict[str, Any]) -> ThermalState | None:
-    before, after = details.get("thermal_before"), details.get("thermal_after")
-    if not isinstance(before, dict) and not isinstance(after, dict):
-        return None
-    return ThermalState(before=before if isinstance(before, dict) else {},
-                        after=after if isinstance(after, dict) else {})
 
 
 def _iterations(timing: Timing, performed: int, details: dict[str, Any]) -> dict[str, Any]:

@@ -198,11 +198,8 @@ def add_metric_columns(conn: Connection) -> list[str]:
 
 
 def _throttle_reason(details: dict[str, Any]) -> str | None:
-    before, after = details.get("thermal_before"), details.get("thermal_after")
-    if not isinstance(before, dict) and not isinstance(after, dict):
-        return None
-    return ThermalState(before=before if isinstance(before, dict) else {},
-                        after=after if isinstance(after, dict) else {}).throttle_reason()
+    thermal = ThermalState.from_readings(details.get("thermal_before"), details.get("thermal_after"))
+    return thermal.throttle_reason() if thermal is not None else None
 
 
 def _op_rows(run_id: str, cell_key: str, profile: OpProfile) -> list[dict[str, Any]]:

@@ -36,6 +36,15 @@ def test_the_bundled_family_on_sim_is_stored_and_flagged_estimated(tmp_path: Pat
     assert (cells["arena_bytes"] > 0).all() and (cells["output_agreement"] == 1.0).all()
 
 
+def test_the_firmware_histogram_arrives_typed_and_is_stored_with_the_cell(tmp_path: Path) -> None:
+    outcome, cells = sweep_on_sim(tmp_path, {}, accuracy_samples=0)
+    assert outcome.cells_ok == len(cells) > 0
+    for _, cell in cells.iterrows():
+        hist = cell["details"]["histogram"]
+        assert hist["width"] > 0 and len(hist["counts"]) == 32
+        assert sum(hist["counts"]) == len(cell["latency_ns"]) == 20  # every timed inference binned once
+
+
 def test_with_no_config_the_sim_brings_its_meter_and_every_variant_gets_estimated_energy(tmp_path: Path) -> None:
     config = with_devices(BenchConfig(base_dir=tmp_path), ["sim"])
     config = config.model_copy(update={

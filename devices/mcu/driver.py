@@ -18,7 +18,7 @@ from pydantic import Field
 
 from benchcore import arena
 from benchcore.errors import DeviceError
-from benchcore.record import OpProfile
+from benchcore.record import LatencyHistogram, OpProfile
 from benchcore.tflite_model import OPERATOR_NAMES as OP_NAMES
 from devices.base import Deployment, DeviceInfo, ModelBinary, RunResult, RunSpec
 from devices.mcu import messages as m
@@ -270,8 +270,6 @@ class McuDevice:
         details: dict[str, Any] = {
             "clock_hz": clock_hz, "cycle_source": _cycle_source_name(source), "batches": len(summaries),
             "marker_pin": None if summaries[0].marker_pin == m.NO_PIN else summaries[0].marker_pin,
-            "histogram": {"base": summaries[0].hist_base, "width": summaries[0].hist_width,
-                          "counts": list(summaries[0].histogram)},
             "link": vars(client.stats).copy(), "resets": self.resets,
         }  # fmt: skip
         latency_source = m.LATENCY_SOURCE.get(source, "measured")
@@ -287,6 +285,8 @@ class McuDevice:
             latency_ns=latency_ns, source=latency_source,  # type: ignore[arg-type]
             timing_method=f"device cycle counter ({_cycle_source_name(source)}) per inference / {clock_hz} Hz",
             outputs=outputs, energy_uj=energy, details=details, op_profile=profile,
+            histogram=LatencyHistogram(base=summaries[0].hist_base, width=summaries[0].hist_width,
+                                       counts=tuple(int(c) for c in summaries[0].histogram)),
         )  # fmt: skip
 
     def _timed(self, client: McuClient, info: m.HelloInfo, spec: RunSpec):
