@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.mcu.messages import HIST_BINS
 from harness import results
 from harness.config import BenchConfig, EnergyConfig, StoreConfig, SweepConfig, parse_config, with_devices
 from harness.models.variant import load_manifest
@@ -41,7 +42,7 @@ def test_the_firmware_histogram_arrives_typed_and_is_stored_with_the_cell(tmp_pa
     assert outcome.cells_ok == len(cells) > 0
     for _, cell in cells.iterrows():
         hist = cell["details"]["histogram"]
-        assert hist["width"] > 0 and len(hist["counts"]) == 32
+        assert hist["width"] > 0 and len(hist["counts"]) == HIST_BINS
         assert sum(hist["counts"]) == len(cell["latency_ns"]) == 20  # every timed inference binned once
 
 
